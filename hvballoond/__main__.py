@@ -1,0 +1,5 @@
+"""``python -m hvballoond``."""
+
+from hvballoond.cli import main
+
+raise SystemExit(main())

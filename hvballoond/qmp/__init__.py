@@ -1,0 +1,1 @@
+"""L2: the QMP session protocol, sans-I/O."""
