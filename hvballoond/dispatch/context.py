@@ -26,6 +26,14 @@ class MonitorControl(Protocol):
         """Exit the process once the current reply has been sent."""
         ...
 
+    def advance_virtual_clock(self, ns: int) -> None:
+        """Move the VM's virtual clock (``--virtual-clock``); raise QmpError otherwise."""
+        ...
+
+    def monitor_chardevs(self) -> list[str]:
+        """Chardev ids of the VM's QMP monitors, in creation order (query-yank)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class VmIdentity:

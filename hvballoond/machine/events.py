@@ -22,8 +22,8 @@ __all__ = [
     "Powerdown",
     "Reset",
     "Resumed",
-    "ShutdownCause",
     "Shutdown",
+    "ShutdownCause",
     "Stopped",
 ]
 

@@ -7,8 +7,10 @@ raises :class:`~hvballoond.machine.errors.MachineError` or
 
 Argument kinds (hmp.md §2): ``NONE`` (trailing text is an error), ``STRING`` (one word or a
 quoted string, required), ``REST`` (the rest of the line, required), ``OPTIONS`` (the rest of
-the line, may be empty), ``EXPR`` (an integer expression, hmp.md §4.5) and ``PARAMS`` (a
-handler-specific parse of the rest of the line; may be empty).
+the line, may be empty), and ``EXPR``/``PARAMS`` (the handler gets the raw rest of the line and
+parses it itself, e.g. balloon's integer expression, hmp.md §4.5). A handler that finds its
+argument malformed raises :class:`HmpUsageError` with the parser's line (e.g.
+``enter a positive value``); the framework adds ``Try "help <cmd>" for more information``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,23 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from hvballoond.dispatch.context import CommandContext
 
-__all__ = ["HMP_COMMANDS", "HMP_INFO", "ArgKind", "HmpCommand", "hmp_command", "hmp_info"]
+__all__ = [
+    "HMP_COMMANDS",
+    "HMP_INFO",
+    "ArgKind",
+    "HmpCommand",
+    "HmpUsageError",
+    "hmp_command",
+    "hmp_info",
+]
+
+
+class HmpUsageError(Exception):
+    """A malformed HMP argument: the message line, followed by the framework's Try line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class ArgKind(Enum):

@@ -1,0 +1,78 @@
+"""Runs one QMP command: validate the arguments, call the handler, map refusals to errors.
+
+The dispatcher is synchronous and owns no I/O: the runtime gives it a request and the monitor it
+came from, and gets back the reply (or error) plus the events the command caused, which must be
+delivered before the reply (qmp-protocol.md §8.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from hvballoond.clock import Instant
+from hvballoond.dispatch.context import CommandContext, MonitorControl, VmIdentity
+from hvballoond.dispatch.errors import to_qmp_error
+from hvballoond.dispatch.registry import Handler
+from hvballoond.machine.errors import MachineError
+from hvballoond.machine.events import MachineEvent
+from hvballoond.qmp.errors import QmpError
+from hvballoond.wire.values import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from hvballoond.machine.machine import Machine
+
+__all__ = ["ArgumentValidator", "Dispatcher", "Outcome"]
+
+log = structlog.get_logger(__name__)
+
+# (command, arguments) -> validated arguments; raises QmpError with QEMU's validation message.
+ArgumentValidator = Callable[[str, JSONObject], JSONObject]
+
+
+@dataclass(slots=True)
+class Outcome:
+    result: JSONValue | QmpError
+    events: list[MachineEvent] = field(default_factory=list)
+
+
+class Dispatcher:
+    """Executes validated commands against one machine."""
+
+    def __init__(
+        self,
+        *,
+        machine: Machine,
+        vm: VmIdentity,
+        handlers: dict[str, Handler],
+        validate: ArgumentValidator,
+    ) -> None:
+        self.machine = machine
+        self.vm = vm
+        self._handlers = handlers
+        self._validate = validate
+
+    def knows(self, command: str) -> bool:
+        return command in self._handlers
+
+    def execute(
+        self, command: str, arguments: JSONObject, *, monitor: MonitorControl, now: Instant
+    ) -> Outcome:
+        handler = self._handlers.get(command)
+        if handler is None:
+            return Outcome(QmpError(f"The command {command} has not been found"))
+        ctx = CommandContext(machine=self.machine, now=now, monitor=monitor, vm=self.vm)
+        try:
+            args = self._validate(command, arguments)
+            result = handler(ctx, args)
+        except QmpError as err:
+            return Outcome(err, ctx.events)
+        except MachineError as err:
+            return Outcome(to_qmp_error(err), ctx.events)
+        except Exception as err:  # a bug of ours must not take the monitor down
+            log.exception("qmp.command.crashed", command=command)
+            return Outcome(QmpError(f"internal error in {command}: {err}"), ctx.events)
+        return Outcome(result, ctx.events)

@@ -1,0 +1,108 @@
+"""Core QMP commands: negotiation, identity, introspection, quit, yank, HMP, virtual clock."""
+
+from __future__ import annotations
+
+from hvballoond.dispatch.context import CommandContext
+from hvballoond.dispatch.hmp.interpreter import run_hmp
+from hvballoond.dispatch.registry import HANDLERS, command
+from hvballoond.machine.events import Shutdown, ShutdownCause
+from hvballoond.qapi.generated.commands import COMMANDS
+from hvballoond.qapi.generated.introspection import INTROSPECTION
+from hvballoond.qmp.errors import QmpError
+from hvballoond.wire.values import JSONObject, JSONValue
+
+__all__: list[str] = []
+
+
+@command("qmp_capabilities")
+def qmp_capabilities(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    enable = args.get("enable", [])
+    assert isinstance(enable, list)
+    ctx.monitor.enable_capabilities([str(cap) for cap in enable])
+    return {}
+
+
+@command("query-version")
+def query_version(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return ctx.vm.version
+
+
+@command("query-commands")
+def query_commands(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    # QEMU lists commands in reverse registration order; we use reverse schema order.
+    return [{"name": name} for name in reversed(COMMANDS) if name in HANDLERS]
+
+
+@command("query-qmp-schema")
+def query_qmp_schema(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return INTROSPECTION
+
+
+@command("query-name")
+def query_name(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return {} if ctx.vm.name is None else {"name": ctx.vm.name}
+
+
+@command("query-uuid")
+def query_uuid(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return {"UUID": ctx.vm.uuid}
+
+
+@command("query-kvm")
+def query_kvm(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return {"enabled": ctx.vm.kvm_enabled, "present": ctx.vm.kvm_present}
+
+
+@command("query-target")
+def query_target(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return {"arch": "x86_64"}
+
+
+@command("quit")
+def quit_(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    ctx.events.append(Shutdown(ShutdownCause.HOST_QMP_QUIT))
+    ctx.monitor.request_quit()
+    return {}
+
+
+@command("query-yank")
+def query_yank(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    return [{"type": "chardev", "id": name} for name in ctx.monitor.monitor_chardevs()]
+
+
+@command("yank")
+def yank(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    instances = args.get("instances", [])
+    assert isinstance(instances, list)
+    chardevs = set(ctx.monitor.monitor_chardevs())
+    for instance in instances:
+        assert isinstance(instance, dict)
+        kind = instance.get("type")
+        if kind == "chardev" and instance.get("id") in chardevs:
+            continue
+        if kind == "chardev":
+            raise QmpError(f"Instance '{instance.get('id')}' not found")
+        if kind == "block-node":
+            raise QmpError(f"Instance '{instance.get('node-name')}' not found")
+        raise QmpError("Instance 'migration' not found")
+    return {}
+
+
+@command("human-monitor-command")
+def human_monitor_command(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    cpu_index = args.get("cpu-index")
+    if cpu_index is not None and cpu_index != 0:
+        raise QmpError("Parameter 'cpu-index' expects a CPU number")
+    line = args["command-line"]
+    assert isinstance(line, str)
+    return run_hmp(ctx, line)
+
+
+@command("x-hvb-advance-clock")
+def advance_clock(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    seconds = args["seconds"]
+    assert isinstance(seconds, int | float)
+    if seconds < 0:
+        raise QmpError("Parameter 'seconds' expects a non-negative number")
+    ctx.monitor.advance_virtual_clock(round(seconds * 1_000_000_000))
+    return {}

@@ -1,0 +1,63 @@
+"""Binds the generated schema (qapi/) to the handlers: validation, catalog, object options."""
+
+from __future__ import annotations
+
+from hvballoond.dispatch import handlers as handler_modules
+from hvballoond.dispatch import hmp as hmp_modules
+from hvballoond.dispatch.registry import HANDLERS, Handler
+from hvballoond.qapi import runtime as qapi_runtime
+from hvballoond.qapi.generated.commands import COMMANDS
+from hvballoond.qmp.errors import QmpError
+from hvballoond.wire.values import JSONObject
+
+__all__ = [
+    "handlers",
+    "load_handlers",
+    "object_validator",
+    "oob_commands",
+    "validate_arguments",
+]
+
+_loaded = False
+
+
+def load_handlers() -> None:
+    """Import every handler module once (each registers its commands)."""
+    global _loaded
+    if not _loaded:
+        handler_modules.load_all()
+        hmp_modules.load_all()
+        _loaded = True
+
+
+def handlers() -> dict[str, Handler]:
+    load_handlers()
+    return HANDLERS
+
+
+def oob_commands() -> list[str]:
+    return [name for name, spec in COMMANDS.items() if spec.allow_oob]
+
+
+def validate_arguments(command: str, arguments: JSONObject) -> JSONObject:
+    try:
+        return qapi_runtime.validate_arguments(command, arguments)
+    except qapi_runtime.ArgumentError as err:
+        raise QmpError(err.desc) from None
+
+
+def object_validator(options: JSONObject | dict[str, str], *, keyval: bool) -> JSONObject:
+    """Validate ObjectOptions (``-object``/``object-add``) from JSON or ``key=value`` strings.
+
+    Raises:
+        QmpError: with QEMU's validation message.
+    """
+    try:
+        if keyval:
+            strings = {key: str(value) for key, value in options.items()}
+            return qapi_runtime.validate_keyval("ObjectOptions", strings)
+        validated = qapi_runtime.validate_value("ObjectOptions", dict(options))
+        assert isinstance(validated, dict)
+        return validated
+    except qapi_runtime.ArgumentError as err:
+        raise QmpError(err.desc) from None

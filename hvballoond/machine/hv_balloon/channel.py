@@ -1,0 +1,188 @@
+"""The in-memory VMBus channel between the hv-balloon host and the simulated guest.
+
+:class:`DmChannel` is the pair of ring buffers of one VMBus channel: encoded DM messages go
+host -> guest and guest -> host, and the guest's channel-level requests (open, close, VMBus
+unload) wait in a control queue. The host -> guest ring has a capacity, so a guest that stops
+reading (policy ``stall``) eventually leaves the host waiting in a ``*_RB_WAIT`` state, as a
+full VMBus ring does (balloon.md §3.4).
+
+:class:`DmLink` pumps host and guest until neither has anything left to do (both are
+synchronous; nothing here knows about time except passing the virtual clock along).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Final, Protocol
+
+from hvballoond.machine.events import MachineEvent
+
+__all__ = ["DEFAULT_RING_BYTES", "ControlRequest", "DmChannel", "DmLink", "GuestEndpoint"]
+
+#: Host -> guest ring capacity. Linux's hv_balloon asks for 16 KiB rings.
+DEFAULT_RING_BYTES: Final = 16 * 1024
+
+
+class ControlRequest(Enum):
+    """What a guest asks of the VMBus rather than of the DM protocol."""
+
+    OPEN = "open"  # open the DM channel
+    CLOSE = "close"  # close the DM channel
+    VMBUS_RESET = "vmbus-reset"  # unload VMBus: every VMBus device is reset
+
+
+class DmChannel:
+    """Both ring buffers of the DM channel, plus the guest's control requests."""
+
+    def __init__(self, *, ring_bytes: int = DEFAULT_RING_BYTES) -> None:
+        self.ring_bytes = ring_bytes
+        #: Set by the host when it accepts an open; cleared when the channel closes.
+        self.is_open = False
+        self._to_guest: deque[bytes] = deque()
+        self._to_guest_bytes = 0
+        self._to_host: deque[bytes] = deque()
+        self._control: deque[ControlRequest] = deque()
+
+    # -- host side -------------------------------------------------------------------------
+
+    def has_room(self, size: int) -> bool:
+        """``vmbus_channel_reserve``: True if ``size`` more bytes fit in the host->guest ring."""
+        return self._to_guest_bytes + size <= self.ring_bytes
+
+    def send_to_guest(self, data: bytes) -> None:
+        """Queue one encoded message for the guest (the caller checked :meth:`has_room`)."""
+        self._to_guest.append(data)
+        self._to_guest_bytes += len(data)
+
+    def receive_from_guest(self) -> bytes | None:
+        """Take the oldest message the guest sent, or None."""
+        return self._to_host.popleft() if self._to_host else None
+
+    @property
+    def host_has_input(self) -> bool:
+        """True if guest messages wait for the host."""
+        return bool(self._to_host)
+
+    def drop_all(self) -> None:
+        """Forget queued messages in both directions (the rings are torn down at close)."""
+        self._to_guest.clear()
+        self._to_guest_bytes = 0
+        self._to_host.clear()
+
+    # -- guest side ------------------------------------------------------------------------
+
+    def send_to_host(self, data: bytes) -> None:
+        """Queue one encoded message for the host."""
+        self._to_host.append(data)
+
+    def receive_from_host(self) -> bytes | None:
+        """Take the oldest message the host sent, or None."""
+        if not self._to_guest:
+            return None
+        data = self._to_guest.popleft()
+        self._to_guest_bytes -= len(data)
+        return data
+
+    @property
+    def guest_has_input(self) -> bool:
+        """True if host messages wait for the guest."""
+        return bool(self._to_guest)
+
+    def request(self, what: ControlRequest) -> None:
+        """Queue a channel-level request from the guest."""
+        self._control.append(what)
+
+    def take_request(self) -> ControlRequest | None:
+        """The oldest pending control request, or None."""
+        return self._control.popleft() if self._control else None
+
+
+class GuestEndpoint(Protocol):
+    """The guest side of a :class:`DmLink` (the simulated DM guest)."""
+
+    def step(self, vnow_ns: int) -> bool:
+        """Handle queued host messages and due actions; True if anything happened."""
+        ...
+
+    def on_open_result(self, accepted: bool, vnow_ns: int) -> None:
+        """The host accepted (or refused) the guest's last open request."""
+        ...
+
+    def next_deadline(self) -> int | None:
+        """The guest's next timed action (virtual ns), or None."""
+        ...
+
+
+class HostEndpoint(Protocol):
+    """The host side of a :class:`DmLink` (:class:`~.host.HvBalloonHost`)."""
+
+    progress: int
+
+    def open_channel(self, vnow_ns: int) -> list[MachineEvent]: ...
+
+    def close_channel(self, vnow_ns: int) -> list[MachineEvent]: ...
+
+    def notify(self, vnow_ns: int) -> list[MachineEvent]: ...
+
+
+# A pump that keeps going this long has a bug (host and guest feeding each other forever).
+_PUMP_LIMIT: Final = 10_000_000
+
+
+class DmLink:
+    """Connects the host to a guest (or to nobody) over one channel and runs them.
+
+    Args:
+        host: the hv-balloon host.
+        channel: the channel both ends use.
+        on_vmbus_reset: what a guest's VMBus unload does (resets every VMBus device; the
+            device wires this to the host's device reset).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: HostEndpoint,
+        channel: DmChannel,
+        on_vmbus_reset: Callable[[int], list[MachineEvent]],
+    ) -> None:
+        self.host = host
+        self.channel = channel
+        self.guest: GuestEndpoint | None = None
+        self._on_vmbus_reset = on_vmbus_reset
+
+    def attach(self, guest: GuestEndpoint | None) -> None:
+        """Put ``guest`` on the other end of the channel (None: no guest at all)."""
+        self.guest = guest
+
+    def pump(self, vnow_ns: int) -> list[MachineEvent]:
+        """Let host and guest exchange messages until both are idle."""
+        events: list[MachineEvent] = []
+        for _ in range(_PUMP_LIMIT):
+            progressed = False
+            while (req := self.channel.take_request()) is not None:
+                progressed = True
+                match req:
+                    case ControlRequest.OPEN:
+                        events += self.host.open_channel(vnow_ns)
+                        if self.guest is not None:
+                            self.guest.on_open_result(self.channel.is_open, vnow_ns)
+                    case ControlRequest.CLOSE:
+                        events += self.host.close_channel(vnow_ns)
+                    case ControlRequest.VMBUS_RESET:
+                        events += self._on_vmbus_reset(vnow_ns)
+            if self.channel.host_has_input:
+                before = self.host.progress
+                events += self.host.notify(vnow_ns)
+                progressed = progressed or self.host.progress != before
+            if self.guest is not None and self.guest.step(vnow_ns):
+                progressed = True
+            if not progressed:
+                return events
+        raise AssertionError("DM channel pump did not settle")
+
+    def next_deadline(self) -> int | None:
+        """The guest's next timed action (the host's timer is the device's business)."""
+        return None if self.guest is None else self.guest.next_deadline()

@@ -1,0 +1,89 @@
+"""What the memory-device manager needs from a device (QEMU's ``MemoryDeviceClass``).
+
+pc-dimm, nvdimm, virtio-mem-pci, virtio-pmem-pci and hv-balloon derive from
+:class:`MemoryDevice` (next to their qdev base class) and override what differs from the
+defaults, exactly like the class hooks of hw/mem/memory-device.h.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from hvballoond.wire.values import JSONObject
+
+__all__ = ["DeviceRegion", "MemoryDevice", "display_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRegion:
+    """The memory region a device maps: its size and its alignment ``A`` (the backend's,
+    machine-memory.md §5.5)."""
+
+    size: int
+    align: int
+
+
+class MemoryDevice:
+    """Hooks of one memory device. Subclasses override the ``md_*`` methods they need.
+
+    Class attributes:
+        md_decides_memslots: the device picks its memslot count at pre-plug (G3).
+        md_maps_whole_region: plugging maps the region as a single RAM section (one used
+            memslot). Container devices (virtio-mem with dynamic memslots, hv-balloon) map
+            pieces themselves through the manager instead.
+        md_counts_as_dimm_ram: the region counts as "DIMM RAM" for the balloons
+            (``device_memory->dimm_size``; only plain pc-dimm).
+    """
+
+    md_decides_memslots: ClassVar[bool] = False
+    md_maps_whole_region: ClassVar[bool] = True
+    md_counts_as_dimm_ram: ClassVar[bool] = False
+
+    def md_id(self) -> str | None:
+        """The device id (None for anonymous devices)."""
+        raise NotImplementedError
+
+    def md_region(self) -> DeviceRegion | None:
+        """The region to map; None for an *empty* device (G0).
+
+        Raises:
+            MachineError: the region cannot be built (G2, e.g. ``'memdev' property must be
+                set``).
+        """
+        raise NotImplementedError
+
+    def md_addr(self) -> int:
+        """The address property (0 = not chosen yet / no hint)."""
+        raise NotImplementedError
+
+    def md_set_addr(self, addr: int) -> None:
+        """Store the chosen address in the address property (G14)."""
+        raise NotImplementedError
+
+    def md_min_alignment(self) -> int:
+        """Extra address alignment the device needs (0: only the region's)."""
+        return 0
+
+    def md_decide_memslots(self, limit: int) -> None:
+        """Pick a memslot count of at most ``limit`` (only if ``md_decides_memslots``)."""
+
+    def md_memslots(self) -> int:
+        """Memslots the device requires once plugged."""
+        return 1
+
+    def md_plugged_size(self) -> int:
+        """Bytes counted by ``query-memory-size-summary`` ``plugged-memory``."""
+        region = self.md_region()
+        return 0 if region is None else region.size
+
+    def md_info(self) -> JSONObject:
+        """The ``query-memory-devices`` element (``{"type": ..., "data": {...}}``), with
+        members in QAPI schema order."""
+        raise NotImplementedError
+
+
+def display_id(device: MemoryDevice) -> str:
+    """How QEMU names a device in placement conflicts: its id or ``(unnamed)``."""
+    ident = device.md_id()
+    return "(unnamed)" if ident is None else ident

@@ -1,0 +1,160 @@
+"""The composition root: command line -> machine, dispatcher, monitors; then serve until exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from hvballoond import __version__
+from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint
+from hvballoond.clock import Clock, FakeClock, SystemClock
+from hvballoond.dispatch import schema_glue
+from hvballoond.dispatch.catalog import Catalog
+from hvballoond.dispatch.context import VmIdentity
+from hvballoond.dispatch.dispatcher import Dispatcher
+from hvballoond.machine.errors import MachineError
+from hvballoond.machine.startup import HostFacts, StartupOption, create_machine
+from hvballoond.runtime import systemd
+from hvballoond.runtime.listeners import EndpointError, Listeners
+from hvballoond.runtime.vm import VmRuntime
+
+__all__ = ["DaemonSettings", "StartupFailure", "serve"]
+
+log = structlog.get_logger(__name__)
+
+
+class StartupFailure(Exception):
+    """Start-up refused; ``str()`` is the message printed after the program name (exit 1)."""
+
+
+@dataclass(slots=True)
+class DaemonSettings:
+    startup_options: list[StartupOption]
+    endpoints: list[MonitorEndpoint]
+    identity: VmIdentity
+    pidfile: str | None = None
+    virtual_clock: bool = False
+    socket_mode: int = 0o600
+    allow_remote_tcp: bool = False
+    file_backend_dir: str | None = None
+    host_commit_limit: int | None = None
+    banner: list[str] = field(default_factory=list)
+
+
+def host_facts(settings: DaemonSettings) -> HostFacts:
+    return HostFacts.probe(
+        commit_limit=settings.host_commit_limit, file_backend_dir=settings.file_backend_dir
+    )
+
+
+async def serve(
+    settings: DaemonSettings, *, on_ready: Callable[[list[str]], None] | None = None
+) -> int:
+    """Build the VM and serve its monitors until quit or a signal; returns the exit status.
+
+    Raises:
+        StartupFailure: the configuration or an endpoint was refused before serving began.
+    """
+    loop = asyncio.get_running_loop()
+    clock: Clock = FakeClock(epoch_ns=time.time_ns()) if settings.virtual_clock else SystemClock()
+    schema_glue.load_handlers()
+    try:
+        machine = create_machine(
+            settings.startup_options,
+            object_validator=schema_glue.object_validator,
+            host=host_facts(settings),
+            now=clock.now(),
+        )
+    except MachineError as err:
+        raise StartupFailure(err.message) from None
+    dispatcher = Dispatcher(
+        machine=machine,
+        vm=settings.identity,
+        handlers=schema_glue.handlers(),
+        validate=schema_glue.validate_arguments,
+    )
+    catalog = Catalog(schema_glue.handlers(), oob_commands=schema_glue.oob_commands())
+    exit_future: asyncio.Future[int] = loop.create_future()
+
+    def on_exit(code: int) -> None:
+        if not exit_future.done():
+            exit_future.set_result(code)
+
+    vm = VmRuntime(
+        dispatcher=dispatcher,
+        catalog=catalog,
+        clock=clock,
+        version=settings.identity.version,
+        on_exit=on_exit,
+    )
+    listeners = Listeners(
+        socket_mode=settings.socket_mode, allow_remote_tcp=settings.allow_remote_tcp
+    )
+    try:
+        for endpoint in settings.endpoints:
+            monitor = vm.add_monitor(endpoint.chardev_id, pretty=endpoint.pretty)
+            await listeners.open(endpoint, monitor)
+        if settings.pidfile:
+            _write_pidfile(settings.pidfile)
+    except (EndpointError, StartupFailure) as err:
+        listeners.close()
+        raise StartupFailure(str(err)) from None
+
+    for address in listeners.addresses:
+        log.info("daemon.listening", address=address)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(signum, vm.shutdown_by_signal)
+    systemd.notify(f"READY=1\nSTATUS=serving QMP on {', '.join(listeners.addresses)}")
+    log.info("daemon.ready", version=__version__, pid=os.getpid())
+    if on_ready is not None:
+        on_ready(listeners.addresses)
+    vm.rearm_timers()
+    try:
+        code = await exit_future
+    finally:
+        systemd.notify("STOPPING=1")
+        listeners.close()
+        if settings.pidfile:
+            _remove_pidfile(settings.pidfile)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+    # Let the transports flush their last bytes (SHUTDOWN event, quit reply).
+    await asyncio.sleep(0)
+    return code
+
+
+def _write_pidfile(path: str) -> None:
+    try:
+        Path(path).write_text(f"{os.getpid()}\n")
+    except OSError as err:
+        raise StartupFailure(
+            f"cannot create PID file: Could not create '{path}': {err.strerror}"
+        ) from None
+
+
+def _remove_pidfile(path: str) -> None:
+    try:
+        if Path(path).read_text().strip() == str(os.getpid()):
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def default_endpoint(run_dir: str) -> MonitorEndpoint:
+    """The documented socket used when no monitor option is given: RUN_DIR/qmp.sock."""
+    path = os.path.join(run_dir, "qmp.sock")
+    return MonitorEndpoint("compat_monitor0", EndpointKind.UNIX, server=True, pretty=False,
+                           option=f"-qmp unix:{path},server=on,wait=off", path=path)
+
+
+def print_failure(message: str) -> None:
+    for line in message.splitlines() or [""]:
+        print(f"hvballoond: {line}", file=sys.stderr)

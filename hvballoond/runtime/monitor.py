@@ -1,0 +1,49 @@
+"""A QMP monitor: one endpoint, one served client at a time (qmp-protocol.md §1.1)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from hvballoond.runtime.connection import QmpConnection
+    from hvballoond.runtime.vm import VmRuntime
+
+__all__ = ["Monitor"]
+
+log = structlog.get_logger(__name__)
+
+
+class Monitor:
+    """Clients that connect while another is served wait, unread and ungreeted, in order."""
+
+    def __init__(self, name: str, vm: VmRuntime, *, pretty: bool = False) -> None:
+        self.name = name
+        self.vm = vm
+        self.pretty = pretty
+        self._clients: deque[QmpConnection] = deque()
+
+    @property
+    def active(self) -> QmpConnection | None:
+        return self._clients[0] if self._clients else None
+
+    def attach(self, conn: QmpConnection) -> None:
+        self._clients.append(conn)
+        if len(self._clients) == 1:
+            conn.activate()
+        else:
+            conn.wait_turn()
+
+    def detach(self, conn: QmpConnection) -> None:
+        was_active = self.active is conn
+        if conn in self._clients:
+            self._clients.remove(conn)
+        self.vm.hub.unsubscribe(conn)
+        if was_active and self._clients:
+            self._clients[0].activate()
+
+    def close_all(self) -> None:
+        for conn in list(self._clients):
+            conn.close()

@@ -1,0 +1,1 @@
+"""Recording the golden QMP corpus from real QEMU (``make oracle``)."""
