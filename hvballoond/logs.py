@@ -1,17 +1,54 @@
-"""The only place structlog is configured: JSON lines when not on a tty, console otherwise."""
+"""The only place structlog is configured: JSON lines when not on a tty, console otherwise.
+
+Log lines written before the daemon serves are held back: if start-up fails, stderr carries
+only QEMU's one-line error (managers and transcript replays compare it); once serving, the held
+lines are written out.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
-__all__ = ["configure"]
+__all__ = ["configure", "discard_startup_logs", "release_startup_logs"]
+
+
+class _HeldBackStream:
+    """A stderr stand-in that holds lines until released."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._held: list[str] | None = []
+
+    def write(self, text: str) -> int:
+        if self._held is None:
+            return self._target.write(text)
+        self._held.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._held is None:
+            self._target.flush()
+
+    def release(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._target.write("".join(held))
+            self._target.flush()
+
+    def discard(self) -> None:
+        self._held = None
+
+
+_stream: _HeldBackStream | None = None
 
 
 def configure(*, level: str = "info", fmt: str | None = None) -> None:
-    """Configure structlog for the daemon (logs go to stderr)."""
+    """Configure structlog for the daemon (logs go to stderr once start-up succeeded)."""
+    global _stream
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     if fmt is None:
         fmt = "console" if sys.stderr.isatty() else "json"
@@ -20,6 +57,7 @@ def configure(*, level: str = "info", fmt: str | None = None) -> None:
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    _stream = _HeldBackStream(sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -29,6 +67,18 @@ def configure(*, level: str = "info", fmt: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_stream),
         cache_logger_on_first_use=True,
     )
+
+
+def release_startup_logs() -> None:
+    """The daemon serves: write the held lines and log directly from now on."""
+    if _stream is not None:
+        _stream.release()
+
+
+def discard_startup_logs() -> None:
+    """Start-up failed: drop the held lines (stderr carries only the error)."""
+    if _stream is not None:
+        _stream.discard()

@@ -7,15 +7,18 @@ import os
 import re
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hvballoond import __version__
 from hvballoond.cli.defaults import DEFAULT_ARGS, default_run_dir
-from hvballoond.cli.monitors import parse_monitors
+from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint, parse_monitors
 from hvballoond.cli.options import CommandLine, OptionError, parse_command_line
 from hvballoond.dispatch.context import VmIdentity
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from hvballoond.runtime.daemon import DaemonSettings
+
+__all__ = ["build_settings", "main"]
 
 QEMU_VERSION = {"major": 10, "minor": 0, "micro": 2}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -85,31 +88,24 @@ def _accelerator(line: CommandLine) -> str:
     return "tcg"
 
 
-def _serve(argv: list[str]) -> int:
-    from hvballoond import logs
+def build_settings(line: CommandLine) -> DaemonSettings:
+    """Turn a parsed command line into the daemon's settings.
+
+    Raises:
+        OptionError: a refused option value (QEMU's message).
+    """
     from hvballoond.machine.startup import StartupOption
     from hvballoond.runtime import daemon, systemd
-    from hvballoond.runtime.daemonize import run_daemonized
 
-    line = parse_command_line(argv)
-    if "version" in line.process:
-        print(f"QEMU emulator version 10.0.2 (hvballoond {__version__})")
-        return 0
-    if "h" in line.process or "help" in line.process:
-        print(USAGE, end="")
-        return 0
     if line.empty:
         own = line.own
         line = parse_command_line(DEFAULT_ARGS)
         line.own = own
     own = line.own
-    logs.configure(level=own.get("log-level") or "info", fmt=own.get("log-format"))
     package = own.get("package") or f"hvballoond {__version__}"
     identity = _identity(line, package)
     endpoints = parse_monitors(line.monitors)
     if "socket-activation" in own or (not endpoints and systemd.listen_fds(unset_environment=False)):
-        from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint
-
         for index, fd in enumerate(systemd.listen_fds()):
             endpoints.append(MonitorEndpoint(f"compat_monitor{index}", EndpointKind.FD,
                                              server=True, pretty=False,
@@ -122,7 +118,7 @@ def _serve(argv: list[str]) -> int:
     for flag in ("S", "no-shutdown"):
         if flag in line.process:
             options.append(StartupOption(flag=f"-{flag}", text=""))
-    settings = daemon.DaemonSettings(
+    return daemon.DaemonSettings(
         startup_options=options,
         endpoints=endpoints,
         identity=identity,
@@ -133,6 +129,22 @@ def _serve(argv: list[str]) -> int:
         file_backend_dir=own.get("file-backend-dir"),
         host_commit_limit=int(own["host-commit-limit"]) if own.get("host-commit-limit") else None,
     )
+
+
+def _serve(argv: list[str]) -> int:
+    from hvballoond import logs
+    from hvballoond.runtime import daemon
+    from hvballoond.runtime.daemonize import run_daemonized
+
+    line = parse_command_line(argv)
+    if "version" in line.process:
+        print(f"QEMU emulator version 10.0.2 (hvballoond {__version__})")
+        return 0
+    if "h" in line.process or "help" in line.process:
+        print(USAGE, end="")
+        return 0
+    logs.configure(level=line.own.get("log-level") or "info", fmt=line.own.get("log-format"))
+    settings = build_settings(line)
     if "daemonize" in line.process:
         return run_daemonized(settings)
     try:

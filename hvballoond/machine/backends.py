@@ -26,11 +26,11 @@ from typing import Final, Protocol, TypeVar
 import structlog
 
 from hvballoond.machine.errors import MachineError
-from hvballoond.machine.glib_hash import ChildOrder
 from hvballoond.machine.qdev import qdict_order
 from hvballoond.machine.qom import (
     BoolCodec,
     EnumCodec,
+    HashOrderedContainer,
     InputStyle,
     IntCodec,
     Property,
@@ -66,7 +66,7 @@ MAX_NODES: Final = 128
 #: QEMU_VMALLOC_ALIGN on x86_64 Linux: the region alignment of anonymous RAM (§5.5).
 VMALLOC_ALIGN: Final = 2 * MiB
 HOST_MEM_POLICIES: Final = ("default", "preferred", "bind", "interleave")
-ID_HINT: Final = "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.\n"
+ID_HINT: Final = "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter."
 _ID_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9\-._]*")
 
 
@@ -562,40 +562,8 @@ class UserObjectType:
     factory: ObjectFactory
 
 
-class ObjectsContainer(QomObject):
+class ObjectsContainer(HashOrderedContainer):
     """``/objects``: lists its children in GLib hash order, like QEMU (§5.8, §6)."""
-
-    def __init__(self) -> None:
-        super().__init__("container")
-        self.order = ChildOrder()
-
-    def add_child(self, name: str, child: QomObject, *, qom_type: str | None = None) -> None:
-        """Attach a child and record it for the listing order."""
-        super().add_child(name, child, qom_type=qom_type)
-        self.order.insert(name)
-
-    def remove_child(self, name: str) -> QomObject:
-        """Detach a child and record the removal."""
-        child = super().remove_child(name)
-        self.order.remove(name)
-        return child
-
-    def children_in_query_order(self) -> list[QomObject]:
-        """Children as ``query-memdev``/``qom-list`` list them (reverse iteration order)."""
-        names = list(reversed(self.order.order()))
-        out: list[QomObject] = []
-        for name in names:
-            kid = self.child(name)
-            if kid is not None:
-                out.append(kid)
-        return out
-
-    def listing_order(self, props: list[Property]) -> list[Property]:
-        """``type`` first, then children in query order."""
-        by_child = {id(p.child): p for p in props if p.child is not None}
-        rest = [p for p in props if p.child is None]
-        ordered = [by_child[id(kid)] for kid in self.children_in_query_order()]
-        return rest + ordered
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,6 +642,9 @@ class Backends:
         user_type = self._user_types.get(qom_type)
         if user_type is not None:
             return self._add_user_object(user_type, obj_id, props)
+        if qom_type not in {kind.value for kind in BackendKind}:
+            # qom/object_interfaces.c user_creatable_add_type: no such object type here.
+            raise MachineError(f"invalid object type: {qom_type}")
         kind = BackendKind(qom_type)
         backend = MemoryBackend(kind, obj_id, defaults=self.defaults)
         schema_order = [m for m in (*_COMMON_MEMBERS, *_EXTRA_MEMBERS[kind]) if m in props]

@@ -258,12 +258,25 @@ class Machine:
         return min(candidates) if candidates else None
 
     def advance(self, now: Instant) -> list[MachineEvent]:
-        """Fire every due timer (host, then guest, in deadline order), then run steppers."""
+        """Fire every due timer in deadline order (both time bases), then run steppers.
+
+        A callback may change the run state (and so whether guest time flows); due times
+        are re-evaluated after each callback.
+        """
         events: list[MachineEvent] = []
         for _ in range(_MAX_STEP_ROUNDS):
-            timer = self.host_timers.pop_due(now.mono_ns)
-            if timer is None and self.run.clock.running:
+            host_at = self.host_timers.next_deadline()
+            guest_at: int | None = None
+            guest_next = self.guest_timers.next_deadline()
+            if guest_next is not None and guest_next <= self.virtual_ns(now):
+                guest_at = self.run.clock.to_host_ns(guest_next)
+            host_due = host_at is not None and host_at <= now.mono_ns
+            if guest_at is not None and (not host_due or guest_at < (host_at or 0)):
                 timer = self.guest_timers.pop_due(self.virtual_ns(now))
+            elif host_due:
+                timer = self.host_timers.pop_due(now.mono_ns)
+            else:
+                break
             if timer is None:
                 break
             events += timer.callback(now)
@@ -376,7 +389,7 @@ class Machine:
                 "be used for any other purposes",
                 hint="Change the object's 'id' to something else or disable automatic "
                 f"creation of the default RAM backend by setting 'memory-backend={ram_id}' "
-                "with '-machine'.\n",
+                "with '-machine'.",
             )
         backend = self.backends.object_add(
             "memory-backend-ram", ram_id, {"size": self.config.ram_size}
@@ -403,9 +416,7 @@ class Machine:
         """Ranges memory devices map into guest-physical space (their ``mapped_ranges``)."""
         out: list[FlatRange] = []
         for device in self.qdev.all_devices():
-            hook = getattr(device, "mapped_ranges", None)
-            if hook is not None:
-                out.extend(hook())
+            out.extend(device.mapped_ranges())
         return out
 
     def classify_page(self, address: int) -> FlatRange | None:

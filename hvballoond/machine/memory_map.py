@@ -75,7 +75,7 @@ def _size_opt(option_text: str, name: str, value: str) -> None:
         raise StartupError(
             f"-m {option_text}: Parameter '{name}' expects a non-negative number below 2^64",
             hint="Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
-            "and exabytes, respectively.\n",
+            "and exabytes, respectively.",
         ) from None
 
 

@@ -44,7 +44,11 @@ hw/core/qdev.c device_set_realized):
    ``virtio-backend`` first, then the device itself).
 
 Other hooks: :meth:`Device.reset` (system reset), :meth:`Device.guest_booted` (the simulated
-guest finished booting), :meth:`Device.plugged_memory_size` (query-memory-size-summary).
+guest finished booting), :meth:`Device.plugged_memory_size` (query-memory-size-summary),
+:meth:`Device.mapped_ranges` (the flat view, ``Machine.classify_page``).
+
+Constructors must not change machine state: ``qom-list-properties`` builds a throw-away
+instance of a type to list its properties.
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ import structlog
 from hvballoond.clock import Instant
 from hvballoond.machine.errors import MachineError, NotFoundError
 from hvballoond.machine.events import DeviceDeleted, MachineEvent
+from hvballoond.machine.memory_map import FlatRange
 from hvballoond.machine.qom import (
+    HashOrderedContainer,
     InputStyle,
     Property,
     QomObject,
@@ -340,6 +346,11 @@ class Device(QomObject):
         """Memory devices: plugged size for query-memory-size-summary; None otherwise."""
         return None
 
+    def mapped_ranges(self) -> list[FlatRange]:
+        """Guest-physical RAM this device maps right now (the flat view hv-balloon uses to
+        classify returned pages, balloon.md §3.9); ``[]`` for devices that map nothing."""
+        return []
+
     # -- convenience ------------------------------------------------------------------------
 
     @property
@@ -382,8 +393,8 @@ class Qdev:
         self._classes: dict[str, type[Device]] = {}
         self._anon_count = 0
         self.buses: list[Bus] = []
-        self.peripheral = container()
-        self.peripheral_anon = container()
+        self.peripheral = HashOrderedContainer()
+        self.peripheral_anon = HashOrderedContainer()
         self.unattached = container()
 
     # -- registry ---------------------------------------------------------------------------
@@ -499,13 +510,16 @@ class Qdev:
     # -- device_add -------------------------------------------------------------------------
 
     def _device_class_for(self, driver: str) -> type[Device]:
-        # qdev_get_device_class(): unknown or not a device, abstract, not user-creatable.
-        cls = self._classes.get(driver)
-        if cls is None or not self.machine.types.is_a(driver, "device"):
+        # system/qdev-monitor.c qdev_get_device_class(): unknown or not a device, abstract,
+        # not user-creatable (types known only to QOM, such as host bridges, are the last).
+        types = self.machine.types
+        known = types.get(driver)
+        if known is None or not types.is_a(driver, "device"):
             raise MachineError(f"'{driver}' is not a valid device model name")
-        if cls.ABSTRACT:
+        if known.abstract:
             raise MachineError("Parameter 'driver' expects a non-abstract device type")
-        if not cls.USER_CREATABLE:
+        cls = self._classes.get(driver)
+        if cls is None or not cls.USER_CREATABLE:
             raise MachineError("Parameter 'driver' expects a pluggable device type")
         return cls
 

@@ -31,6 +31,7 @@ from enum import Enum
 from typing import Final, Generic, TypeVar
 
 from hvballoond.machine.errors import MachineError, NotFoundError
+from hvballoond.machine.glib_hash import ChildOrder
 from hvballoond.machine.strconv import ConversionError, parse_bool, strtoi64, strtosz, strtou64
 from hvballoond.wire.values import JSONValue
 
@@ -38,6 +39,7 @@ __all__ = [
     "BoolCodec",
     "Codec",
     "EnumCodec",
+    "HashOrderedContainer",
     "InputStyle",
     "IntCodec",
     "Property",
@@ -314,7 +316,7 @@ class SizeCodec(Codec[int]):
             raise MachineError(
                 f"Parameter '{name}' expects a non-negative number below 2^64",
                 hint="Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
-                "and exabytes, respectively.\n",
+                "and exabytes, respectively.",
             ) from None
 
 
@@ -607,8 +609,47 @@ class QomObject:
 
 
 def container() -> QomObject:
-    """A plain ``container`` object (``/``, ``/objects``, ``/machine/peripheral``...)."""
+    """A plain ``container`` object (``/``, ``/machine/unattached``...)."""
     return QomObject("container")
+
+
+class HashOrderedContainer(QomObject):
+    """A ``container`` whose ``qom-list`` shows children in QEMU's order.
+
+    QEMU keeps child properties in a GLib hash table and ``qom-list`` prepends while
+    iterating, so clients see the reverse of GLib's bucket order (see ``glib_hash.py``).
+    Used for ``/objects`` and ``/machine/peripheral[-anon]``, the containers clients list.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("container")
+        self.order = ChildOrder()
+
+    def add_child(self, name: str, child: QomObject, *, qom_type: str | None = None) -> None:
+        """Attach a child and record it for the listing order."""
+        super().add_child(name, child, qom_type=qom_type)
+        self.order.insert(name)
+
+    def remove_child(self, name: str) -> QomObject:
+        """Detach a child and record the removal."""
+        child = super().remove_child(name)
+        self.order.remove(name)
+        return child
+
+    def children_in_query_order(self) -> list[QomObject]:
+        """Children as ``qom-list`` (and ``query-memdev`` for ``/objects``) list them."""
+        out: list[QomObject] = []
+        for name in reversed(self.order.order()):
+            kid = self.child(name)
+            if kid is not None:
+                out.append(kid)
+        return out
+
+    def listing_order(self, props: list[Property]) -> list[Property]:
+        """``type`` first, then the children in QEMU's order."""
+        by_child = {id(p.child): p for p in props if p.child is not None}
+        rest = [p for p in props if p.child is None]
+        return rest + [by_child[id(kid)] for kid in self.children_in_query_order()]
 
 
 # --------------------------------------------------------------------------------------------

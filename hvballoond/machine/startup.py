@@ -69,9 +69,7 @@ class ObjectValidator(Protocol):
     :class:`MachineError` (or any exception with a ``desc``/``message``) with QEMU's text.
     """
 
-    def __call__(
-        self, qom_type_and_props: dict[str, str] | JSONObject, *, keyval: bool
-    ) -> JSONObject: ...
+    def __call__(self, options: dict[str, str] | JSONObject, /, *, keyval: bool) -> JSONObject: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,7 +148,7 @@ def select_machine_type(name: str) -> tuple[MachineKind, str]:
             return kind, machine_type_name(kind, name[len(prefix) :])
     raise StartupError(
         f'unsupported machine type: "{name}"',
-        hint="Use -machine help to list supported machines\n",
+        hint="Use -machine help to list supported machines",
     )
 
 
@@ -499,7 +497,12 @@ def _board_init(machine: Machine, config: MachineConfig) -> None:
                 node_backend.set_mapped(True)
         return
     machine.config = config
-    machine.create_default_ram()
+    try:
+        machine.create_default_ram()
+    except StartupError:
+        raise
+    except MachineError as err:
+        raise StartupError(err.message, hint=err.hint) from None
     machine.finish_layout(config)
 
 

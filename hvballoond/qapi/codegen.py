@@ -21,12 +21,14 @@ on the schema, so regenerating an unchanged schema changes nothing):
 
 Naming (STYLE C2): command ``query-memory-devices`` -> ``QueryMemoryDevicesArgs``;
 event ``HV_BALLOON_STATUS_REPORT`` -> ``HvBalloonStatusReportData``; member ``max-size``
--> field ``max_size`` with alias ``max-size``; Python keywords and pydantic's own names
-get a trailing ``_``; enum value ``hv-balloon`` -> ``HV_BALLOON``.
+-> field ``max_size`` with validation and serialization alias ``max-size`` (the Python
+name is the constructor keyword); Python keywords and pydantic's own names get a
+trailing ``_``; enum value ``hv-balloon`` -> ``HV_BALLOON``.
 """
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import textwrap
@@ -212,19 +214,30 @@ class _Generator:
             py = field_name(m.name)
             if tag is not None and m.name == tag[0]:
                 ann = "Literal[" + ", ".join(f'"{v}"' for v in tag[1]) + "]"
+                if len(ann) > 80:
+                    ann = "Literal[\n" + "".join(f'        "{v}",\n' for v in tag[1]) + "    ]"
             else:
                 ann = self.annotation(m.type, prefix)
-            alias = f'alias="{m.name}"' if py != m.name else ""
+            # validation_alias + serialization_alias rather than alias: type checkers
+            # (dataclass_transform) then take the Python name as the __init__ keyword.
+            alias = (
+                f'validation_alias="{m.name}", serialization_alias="{m.name}"'
+                if py != m.name
+                else ""
+            )
             if m.optional:
                 ann = f"{ann} | None" if ann != "None" else ann
-                if alias:
-                    lines.append(f"    {py}: {ann} = Field(default=None, {alias})")
-                else:
-                    lines.append(f"    {py}: {ann} = None")
-            elif alias:
-                lines.append(f"    {py}: {ann} = Field({alias})")
+                args = f"default=None, {alias}" if alias else ""
+                default = "None"
             else:
-                lines.append(f"    {py}: {ann}")
+                args = alias
+                default = ""
+            if args:
+                default = f"Field({args})"
+                if len(f"    {py}: {ann} = {default}") > 100:
+                    one_per_line = "".join(f"        {a},\n" for a in args.split(", "))
+                    default = f"Field(\n{one_per_line}    )"
+            lines.append(f"    {py}: {ann} = {default}" if default else f"    {py}: {ann}")
         return lines
 
     def model(
@@ -277,6 +290,8 @@ class _Generator:
                     if branch_type != ir.EMPTY_OBJECT:
                         members += self.schema.object(branch_type).members
                     doc = f"{d.name} with {d.branches.tag} " + ", ".join(cases) + "."
+                    if len(doc) > 88:
+                        doc = "\n    ".join(textwrap.wrap(doc, 88)) + "\n    "
                     tag = (d.branches.tag, cases)
                     out.append("\n\n" + self.model(cls, doc, members, "", tag=tag))
                     exported.append(cls)
@@ -411,9 +426,15 @@ class _Generator:
     # -- specs.py / tables.py / introspection.py -------------------------------------
 
     def specs_py(self) -> str:
+        def call(cls: str, key: str, args: list[str]) -> str:
+            one_line = f'    "{key}": {cls}({", ".join(args)}),\n'
+            if len(one_line) <= 100:
+                return one_line
+            return f'    "{key}": {cls}(\n' + "".join(f"        {a},\n" for a in args) + "    ),\n"
+
         out = ["COMMANDS: Final[Mapping[str, CommandSpec]] = {\n"]
         for c in self.schema.commands:
-            args = [repr(c.name), repr(c.arg_type), repr(c.ret_type)]
+            args = [_q(c.name), f"arg_type={_q(c.arg_type)}", f"ret_type={_q(c.ret_type)}"]
             for flag, value, default in (
                 ("boxed", c.boxed, False),
                 ("allow_oob", c.allow_oob, False),
@@ -425,16 +446,16 @@ class _Generator:
                 if value != default:
                     args.append(f"{flag}={value!r}")
             if c.features:
-                args.append(f"features={c.features!r}")
-            out.append(f'    "{c.name}": CommandSpec({", ".join(args)}),\n')
+                args.append(f"features=({''.join(_q(f) + ', ' for f in c.features).rstrip()})")
+            out.append(call("CommandSpec", c.name, args))
         out.append("}\n\nEVENTS: Final[Mapping[str, EventSpec]] = {\n")
         for e in self.schema.events:
-            args = [repr(e.name), repr(e.arg_type)]
+            args = [_q(e.name), f"arg_type={_q(e.arg_type)}"]
             if e.boxed:
                 args.append("boxed=True")
             if e.features:
-                args.append(f"features={e.features!r}")
-            out.append(f'    "{e.name}": EventSpec({", ".join(args)}),\n')
+                args.append(f"features=({''.join(_q(f) + ', ' for f in e.features).rstrip()})")
+            out.append(call("EventSpec", e.name, args))
         out.append("}\n")
         out.append(_all(["COMMANDS", "EVENTS"]))
         return _module(
@@ -503,6 +524,11 @@ class _Generator:
             self.source,
             "Code generated from hvballoond's QAPI schema (see hvballoond.qapi.codegen).",
         )
+
+
+def _q(value: str | None) -> str:
+    """A Python literal for a string or None, in double quotes."""
+    return "None" if value is None else json.dumps(value)
 
 
 def _rebuild(models: list[str], why: str) -> list[str]:

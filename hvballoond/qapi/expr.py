@@ -66,6 +66,8 @@ class MemberDef:
 
 @dataclass(frozen=True, slots=True)
 class EnumDef:
+    """An ``enum`` definition: values with their features."""
+
     name: str
     info: SourceInfo
     doc: Doc | None
@@ -76,6 +78,8 @@ class EnumDef:
 
 @dataclass(frozen=True, slots=True)
 class StructDef:
+    """A ``struct`` definition."""
+
     name: str
     info: SourceInfo
     doc: Doc | None
@@ -86,6 +90,8 @@ class StructDef:
 
 @dataclass(frozen=True, slots=True)
 class UnionDef:
+    """A flat ``union``: a base (type name or inline members) and branches."""
+
     name: str
     info: SourceInfo
     doc: Doc | None
@@ -97,6 +103,8 @@ class UnionDef:
 
 @dataclass(frozen=True, slots=True)
 class AlternateDef:
+    """An ``alternate`` definition."""
+
     name: str
     info: SourceInfo
     doc: Doc | None
@@ -106,6 +114,8 @@ class AlternateDef:
 
 @dataclass(frozen=True, slots=True)
 class CommandDef:
+    """A ``command``; ``data`` is None, a type name, or inline members."""
+
     name: str
     info: SourceInfo
     doc: Doc | None
@@ -122,6 +132,8 @@ class CommandDef:
 
 @dataclass(frozen=True, slots=True)
 class EventDef:
+    """An ``event``; ``data`` as for commands."""
+
     name: str
     info: SourceInfo
     doc: Doc | None

@@ -62,12 +62,16 @@ class BuiltinType:
 
 @dataclass(frozen=True, slots=True)
 class EnumValue:
+    """A value of an enumeration, with its features."""
+
     name: str
     features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class EnumType:
+    """An enumeration; ``values`` in schema order."""
+
     name: str
     values: tuple[EnumValue, ...]
     features: tuple[str, ...] = ()
@@ -82,6 +86,8 @@ class EnumType:
 
 @dataclass(frozen=True, slots=True)
 class ArrayType:
+    """``[element]``, named ``<element>List``."""
+
     name: str
     element: str
 
@@ -139,6 +145,8 @@ class ObjectType:
 
 @dataclass(frozen=True, slots=True)
 class AlternateType:
+    """A type that takes one of several JSON types (one variant per type)."""
+
     name: str
     variants: tuple[Variant, ...]
     features: tuple[str, ...] = ()
@@ -166,6 +174,8 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """An event. ``arg_type`` is None when the event has no data."""
+
     name: str
     arg_type: str | None
     boxed: bool

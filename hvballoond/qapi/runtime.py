@@ -147,11 +147,12 @@ def _pydantic_check(adapter: TypeAdapter[Any], value: JSONValue, what: str) -> N
         raise SchemaViolation(f"{what}: {err}") from None
 
 
-def check_return(command: str, value: JSONValue) -> None:
+def check_return(command: str, value: JSONValue, *, check_order: bool = True) -> None:
     """Raise :class:`SchemaViolation` unless ``value`` is a valid return of ``command``.
 
-    Checks the value with the generated pydantic model, and that every object's members
-    are inserted in schema order and no member is ``null`` unless its type allows it.
+    Checks the value with the generated pydantic model, that no member is ``null``
+    unless its type allows it, and (``check_order``) that every object's members are
+    inserted in schema order, as the wire encoder needs.
 
     Raises:
         KeyError: ``command`` is not in the schema.
@@ -161,14 +162,17 @@ def check_return(command: str, value: JSONValue) -> None:
 
     spec = COMMANDS[command]
     _pydantic_check(_return_adapter(command), value, f"return of {command}")
-    check_value(spec.ret_type, value, what=f"return of {command}")
+    check_value(spec.ret_type, value, what=f"return of {command}", check_order=check_order)
 
 
-def check_event(name: str, data: Mapping[str, JSONValue] | None) -> None:
+def check_event(
+    name: str, data: Mapping[str, JSONValue] | None, *, check_order: bool = True
+) -> None:
     """Raise :class:`SchemaViolation` unless ``data`` is valid data of event ``name``.
 
-    ``data`` is the event's ``data`` member, None when the message has none (allowed
-    exactly when every member is optional).
+    ``data`` is the event's ``data`` member, None when the message has none. QEMU leaves
+    ``data`` out when no member is present, so an empty ``data`` is a violation. Checks
+    as :func:`check_return` does.
 
     Raises:
         KeyError: ``name`` is not in the schema.
@@ -177,6 +181,8 @@ def check_event(name: str, data: Mapping[str, JSONValue] | None) -> None:
     from hvballoond.qapi.generated.events import EVENTS
 
     spec = EVENTS[name]
+    if data is not None and not data:
+        raise SchemaViolation(f"data of {name}: QEMU omits an empty data member")
     value: JSONValue = {} if data is None else dict(data)
     _pydantic_check(_event_adapter(name), value, f"data of {name}")
-    check_value(spec.arg_type, value, what=f"data of {name}")
+    check_value(spec.arg_type, value, what=f"data of {name}", check_order=check_order)

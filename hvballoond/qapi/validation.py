@@ -697,11 +697,16 @@ def _listify(cur: JSONObject, path: list[str]) -> JSONValue:
 
 
 def check_value(
-    type_name: str | None, value: JSONValue, *, what: str, tables: Tables | None = None
+    type_name: str | None,
+    value: JSONValue,
+    *,
+    what: str,
+    check_order: bool = True,
+    tables: Tables | None = None,
 ) -> None:
-    """Check what pydantic does not: object members are inserted in schema order (the
-    wire encoder derives QEMU's printed order from it), and no member is ``null`` unless
-    its type takes ``null``.
+    """Check what pydantic does not: no member is ``null`` unless its type takes
+    ``null``, and (``check_order``) object members are inserted in schema order (the
+    wire encoder derives QEMU's printed order from it).
 
     Raises:
         SchemaViolation: with the path of the first problem.
@@ -711,18 +716,18 @@ def check_value(
         if value != {}:
             raise SchemaViolation(f"{what}: expected {{}}, got {value!r}")
         return
-    _check(t, type_name, value, what)
+    _check(t, type_name, value, what, check_order=check_order)
 
 
-def _check(t: Tables, type_name: str, value: JSONValue, path: str) -> None:
+def _check(t: Tables, type_name: str, value: JSONValue, path: str, *, check_order: bool) -> None:
     if type_name in t.arrays and isinstance(value, list):
         for i, item in enumerate(value):
-            _check(t, t.arrays[type_name], item, f"{path}[{i}]")
+            _check(t, t.arrays[type_name], item, f"{path}[{i}]", check_order=check_order)
     elif type_name in t.alternates:
         kind = _kind_of(value)
         for _, branch in t.alternates[type_name]:
             if _json_kind(t, branch) == kind:
-                _check(t, branch, value, path)
+                _check(t, branch, value, path, check_order=check_order)
     elif type_name in t.objects and isinstance(value, dict):
         members = list(t.objects[type_name][0])
         tag = t.objects[type_name][1]
@@ -733,7 +738,7 @@ def _check(t: Tables, type_name: str, value: JSONValue, path: str) -> None:
                 members += t.objects[case][0]
         order = [name for name, _, _ in members if name in value]
         given = [key for key in value if key in order]
-        if order != given:
+        if check_order and order != given:
             raise SchemaViolation(f"{path}: members inserted as {given}, schema order is {order}")
         for name, member_type, _ in members:
             if name not in value:
@@ -748,7 +753,7 @@ def _check(t: Tables, type_name: str, value: JSONValue, path: str) -> None:
                 )
             ):
                 raise SchemaViolation(f"{path}.{name}: null for a member of type {member_type}")
-            _check(t, member_type, member_value, f"{path}.{name}")
+            _check(t, member_type, member_value, f"{path}.{name}", check_order=check_order)
 
 
 # -- the schema's own validator --------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
 
@@ -51,10 +51,10 @@ class QmpConnection(asyncio.Protocol):
     # asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
         log.info("qmp.connection.opened", conn=self.conn_id, monitor=self.monitor.name,
-                 **_peer_info(transport))
+                 **_peer_info(self.transport))
         self.monitor.attach(self)
 
     def data_received(self, data: bytes) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import structlog
 
-from hvballoond import __version__
+from hvballoond import __version__, logs
 from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint
 from hvballoond.clock import Clock, FakeClock, SystemClock
 from hvballoond.dispatch import schema_glue
@@ -21,8 +21,9 @@ from hvballoond.dispatch.catalog import Catalog
 from hvballoond.dispatch.context import VmIdentity
 from hvballoond.dispatch.dispatcher import Dispatcher
 from hvballoond.machine.errors import MachineError
-from hvballoond.machine.startup import HostFacts, StartupOption, create_machine
+from hvballoond.machine.startup import StartupOption, create_machine
 from hvballoond.runtime import systemd
+from hvballoond.runtime.host import DirectoryFileProbe, probe_host
 from hvballoond.runtime.listeners import EndpointError, Listeners
 from hvballoond.runtime.vm import VmRuntime
 
@@ -49,14 +50,11 @@ class DaemonSettings:
     banner: list[str] = field(default_factory=list)
 
 
-def host_facts(settings: DaemonSettings) -> HostFacts:
-    return HostFacts.probe(
-        commit_limit=settings.host_commit_limit, file_backend_dir=settings.file_backend_dir
-    )
-
-
 async def serve(
-    settings: DaemonSettings, *, on_ready: Callable[[list[str]], None] | None = None
+    settings: DaemonSettings,
+    *,
+    on_ready: Callable[[list[str]], None] | None = None,
+    handle_signals: bool = True,
 ) -> int:
     """Build the VM and serve its monitors until quit or a signal; returns the exit status.
 
@@ -70,8 +68,9 @@ async def serve(
         machine = create_machine(
             settings.startup_options,
             object_validator=schema_glue.object_validator,
-            host=host_facts(settings),
+            host=probe_host(commit_limit=settings.host_commit_limit),
             now=clock.now(),
+            file_probe=DirectoryFileProbe(settings.file_backend_dir),
         )
     except MachineError as err:
         raise StartupFailure(err.message) from None
@@ -108,9 +107,11 @@ async def serve(
         listeners.close()
         raise StartupFailure(str(err)) from None
 
+    logs.release_startup_logs()
     for address in listeners.addresses:
         log.info("daemon.listening", address=address)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if handle_signals else ()
+    for signum in signals:
         loop.add_signal_handler(signum, vm.shutdown_by_signal)
     systemd.notify(f"READY=1\nSTATUS=serving QMP on {', '.join(listeners.addresses)}")
     log.info("daemon.ready", version=__version__, pid=os.getpid())
@@ -124,7 +125,7 @@ async def serve(
         listeners.close()
         if settings.pidfile:
             _remove_pidfile(settings.pidfile)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in signals:
             loop.remove_signal_handler(signum)
     # Let the transports flush their last bytes (SHUTDOWN event, quit reply).
     await asyncio.sleep(0)
@@ -156,5 +157,6 @@ def default_endpoint(run_dir: str) -> MonitorEndpoint:
 
 
 def print_failure(message: str) -> None:
+    logs.discard_startup_logs()
     for line in message.splitlines() or [""]:
         print(f"hvballoond: {line}", file=sys.stderr)

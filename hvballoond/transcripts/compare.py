@@ -187,9 +187,7 @@ def explain(expected: JSONValue, got: JSONValue) -> list[str]:
     return out
 
 
-def differences(
-    expected: JSONValue, got: Received, *, strict_version: bool = False
-) -> list[str]:
+def differences(expected: JSONValue, got: Received, *, strict_version: bool = False) -> list[str]:
     """Why ``got`` does not match the expected value; empty when it matches.
 
     Besides the value, the framing is checked: QEMU ends every message with

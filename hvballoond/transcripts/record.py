@@ -335,7 +335,11 @@ async def record(
 
     Returns:
         0 on success, 1 if the transcript could not be parsed back (it is
-        written anyway), 2 if the server could not be reached.
+        written anyway).
+
+    Raises:
+        OSError: The server cannot be started or the socket cannot be bound.
+        TimeoutError: A launched server did not create its socket in time.
     """
     if (connect is None) == (not command):
         raise ValueError("give exactly one of connect= or command=")
@@ -403,6 +407,8 @@ async def record(
             for waiter in waiters:
                 waiter.cancel()
         server.close()
+        with contextlib.suppress(OSError):
+            listen.unlink()
         if process is not None and process.returncode is not None:
             # The server ended by itself: let the sessions see their EOFs first.
             with contextlib.suppress(TimeoutError):
@@ -465,9 +471,7 @@ def _stderr_lines(data: bytearray, program: str, tmpdir: str) -> list[str]:
     return [strip_program_prefix(line, program) for line in text.splitlines() if line.strip()]
 
 
-async def _wait_socket(
-    path: Path, process: asyncio.subprocess.Process, timeout: float
-) -> bool:
+async def _wait_socket(path: Path, process: asyncio.subprocess.Process, timeout: float) -> bool:
     """Wait until the server created ``path``; False if the process ended first.
 
     Only the file is awaited: a probing connection would be a client too.
@@ -546,4 +550,3 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "hvballoond record") 
     except (OSError, TimeoutError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-

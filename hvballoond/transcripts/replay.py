@@ -32,6 +32,7 @@ import difflib
 import enum
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,7 +369,7 @@ class _Run:
                 "exit status differs",
                 expected=f"exit {action.code}",
                 got=f"exit {status.code}",
-                details=tuple(f"stderr: {line}" for line in status.stderr),
+                details=_stderr_details(status.stderr),
             )
         if action.code == 0 and not step.stderr:
             return
@@ -389,7 +390,7 @@ class _Run:
                 "stderr differs",
                 expected=expected[first] if first < len(expected) else "(no more lines)",
                 got=status.stderr[first] if first < len(status.stderr) else "(no more lines)",
-                details=tuple(f"stderr: {line}" for line in status.stderr),
+                details=_stderr_details(status.stderr),
             )
 
     # --- output of a step ---------------------------------------------------------------
@@ -539,13 +540,21 @@ async def replay_transcript(
         update: Instead of comparing, rewrite the expectations from what the
             server says (:attr:`ReplayResult.new_text`; the file is not written).
         options: Timeouts and comparison switches.
-        recorded_from: With ``update``: the new ``# recorded-from:`` value, if any.
+        recorded_from: With ``update``: the new ``# recorded-from:`` value. By
+            default, against QEMU, the first line of ``CMD --version``.
 
     Returns:
         The result; never raises for server misbehaviour.
     """
     options = options or ReplayOptions()
     started = time.monotonic()
+    if (
+        update
+        and recorded_from is None
+        and isinstance(target, EmulatorTarget)
+        and target.flavor is Flavor.QEMU
+    ):
+        recorded_from = await emulator_version(target)
     skip = _skip_reason(t, target)
     if skip is not None:
         return ReplayResult(t, t.path, Outcome.SKIPPED, reason=skip)
@@ -557,7 +566,7 @@ async def replay_transcript(
             try:
                 await run.run()
             except _Failed as failed:
-                mismatch = _with_server_state(failed.mismatch, server)
+                mismatch = await _with_server_state(failed.mismatch, server)
     except OSError as exc:
         return ReplayResult(
             t,
@@ -586,17 +595,28 @@ async def replay_transcript(
     )
 
 
-def _with_server_state(mismatch: Mismatch, server: ServerSession) -> Mismatch:
-    """Add the server's exit status / stderr tail to a mismatch."""
+def _stderr_details(lines: Sequence[str]) -> tuple[str, ...]:
+    tail = list(lines[-_STDERR_TAIL:])
+    if not tail:
+        return ("server stderr: (empty)",)
+    head = "server stderr:"
+    if len(lines) > len(tail):
+        head = f"server stderr (last {len(tail)} of {len(lines)} lines):"
+    return (head, *(f"  {line}" for line in tail))
+
+
+async def _with_server_state(mismatch: Mismatch, server: ServerSession) -> Mismatch:
+    """Add the server's exit status and stderr tail to a mismatch."""
     extra: list[str] = []
-    if server.process is not None:
-        if server.exited:
-            assert server.process.returncode is not None
-            extra.append(f"the server exited with code {server.process.returncode}")
-        tail = server.stderr_lines()[-_STDERR_TAIL:]
-        if tail and not mismatch.summary.startswith(("stderr", "exit", "the server exited")):
-            extra.append("server stderr:")
-            extra.extend(f"  {line}" for line in tail)
+    if server.process is not None and not mismatch.summary.startswith(("stderr", "exit")):
+        if any(c.at_eof for c in server.connections.values()):
+            # A closed connection often means the server died: give it a moment to be reaped.
+            await server.wait_exit(0.5)
+        code = server.process.returncode
+        if code is not None and "exited with code" not in mismatch.summary:
+            extra.append(f"the server exited with code {code}")
+        if server.stderr_lines():
+            extra.extend(_stderr_details(server.stderr_lines()))
     if not extra:
         return mismatch
     return Mismatch(
@@ -646,9 +666,13 @@ async def _replay_path(
         return ReplayResult(None, path, Outcome.FAILED, mismatch)
     except OSError as exc:
         return ReplayResult(None, path, Outcome.ERROR, reason=str(exc))
-    return await replay_transcript(
-        t, target, update=update, options=options, recorded_from=recorded_from
-    )
+    try:
+        return await replay_transcript(
+            t, target, update=update, options=options, recorded_from=recorded_from
+        )
+    except Exception as exc:  # a bug in the tool must not hide the other results
+        detail = "".join(traceback.format_exception(exc)).rstrip()
+        return ReplayResult(t, path, Outcome.ERROR, reason=f"internal error:\n{detail}")
 
 
 async def replay_paths(

@@ -9,6 +9,8 @@ Targets:
   ``qemu-system-x86_64``) started with the transcript's ``args`` plus
   ``-display none -nodefaults -S -qmp unix:SOCK,server=on,wait=off``.
 - :class:`SocketTarget`: a server that is already running.
+- :class:`InProcessTarget`: hvballoond served from this process's event loop on its virtual
+  clock (fast: no process start-up, no real waiting), for the test suite.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "Connection",
     "EmulatorTarget",
     "Eof",
+    "InProcessTarget",
     "ExitStatus",
     "Flavor",
     "ServerExited",
@@ -111,7 +114,18 @@ class SocketTarget:
         return f"socket {self.path}"
 
 
-Target = EmulatorTarget | SocketTarget
+@dataclass(frozen=True, slots=True)
+class InProcessTarget:
+    """Run hvballoond inside this process's event loop, one daemon per transcript.
+
+    The daemon always runs on its virtual clock, so ``@ wait`` costs no real time.
+    """
+
+    def describe(self) -> str:
+        return "hvballoond (in-process, virtual clock)"
+
+
+Target = EmulatorTarget | SocketTarget | InProcessTarget
 
 
 def parse_emulator(spec: str) -> EmulatorTarget:
@@ -383,10 +397,7 @@ class ExitStatus:
     stderr: tuple[str, ...]
 
     def describe(self) -> str:
-        text = f"exited with code {self.code}"
-        if self.stderr:
-            text += ": " + " / ".join(self.stderr)
-        return text
+        return f"exited with code {self.code}"
 
 
 class ServerExited(Exception):
@@ -419,6 +430,8 @@ class ServerSession:
         else:
             self.socket_path = self.tmpdir / "qmp.sock"
         self.process: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[int] | None = None
+        self._ready = asyncio.Event()
         self.argv: list[str] = []
         self.connections: dict[str, Connection] = {}
         self._stderr = bytearray()
@@ -430,6 +443,8 @@ class ServerSession:
         """Whether ``@ wait`` advances the server's clock instead of sleeping."""
         if isinstance(self.target, SocketTarget):
             return self.target.virtual_clock
+        if isinstance(self.target, InProcessTarget):
+            return True
         return self.target.flavor is Flavor.HVBALLOOND and self.transcript.virtual_clock
 
     async def __aenter__(self) -> ServerSession:
@@ -450,6 +465,9 @@ class ServerSession:
         Raises:
             OSError: The program cannot be started.
         """
+        if isinstance(self.target, InProcessTarget):
+            self._start_in_process()
+            return
         if not isinstance(self.target, EmulatorTarget):
             return
         self.argv = server_argv(
@@ -464,6 +482,33 @@ class ServerSession:
         )
         self._stderr_task = asyncio.create_task(self._drain_stderr())
 
+    def _start_in_process(self) -> None:
+        from hvballoond.cli import build_settings
+        from hvballoond.cli.options import OptionError, parse_command_line
+        from hvballoond.runtime.daemon import StartupFailure, serve
+
+        self.argv = build_argv(
+            (), self.transcript.args, flavor=Flavor.HVBALLOOND, socket=self.socket_path,
+            tmpdir=self.tmpdir, virtual_clock=True,
+        )
+
+        def failed(message: str) -> int:
+            self._stderr += "".join(
+                f"hvballoond: {line}\n" for line in message.splitlines()
+            ).encode()
+            return 1
+
+        async def run() -> int:
+            try:
+                settings = build_settings(parse_command_line(self.argv))
+                return await serve(
+                    settings, on_ready=lambda _addresses: self._ready.set(), handle_signals=False
+                )
+            except (OptionError, StartupFailure) as err:
+                return failed(str(err))
+
+        self._task = asyncio.create_task(run())
+
     async def _drain_stderr(self) -> None:
         assert self.process is not None and self.process.stderr is not None
         while chunk := await self.process.stderr.read(65536):
@@ -472,6 +517,8 @@ class ServerSession:
     def _program(self) -> str | None:
         if isinstance(self.target, EmulatorTarget):
             return Path(self.target.command[0]).name
+        if isinstance(self.target, InProcessTarget):
+            return "hvballoond"
         return None
 
     def stderr_lines(self) -> tuple[str, ...]:
@@ -486,10 +533,19 @@ class ServerSession:
     @property
     def exited(self) -> bool:
         """The server process has ended."""
+        if self._task is not None:
+            return self._task.done()
         return self.process is not None and self.process.returncode is not None
 
     async def wait_exit(self, timeout: float) -> ExitStatus | None:
         """Wait for the server process to end; ``None`` if it is still running."""
+        if self._task is not None:
+            if self._status is None:
+                done, _ = await asyncio.wait({self._task}, timeout=timeout)
+                if not done:
+                    return None
+                self._status = ExitStatus(self._task.result(), self.stderr_lines())
+            return self._status
         if self.process is None:
             return None
         if self._status is None:
@@ -515,6 +571,15 @@ class ServerSession:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.startup_timeout
+        if self._task is not None:
+            ready = asyncio.ensure_future(self._ready.wait())
+            await asyncio.wait({ready, self._task}, timeout=self.startup_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if self._task.done():
+                status = await self.wait_exit(0)
+                assert status is not None
+                raise ServerExited(status)
         while True:
             try:
                 reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
@@ -540,6 +605,10 @@ class ServerSession:
         """Close every connection, stop the process, remove the scratch folder."""
         for conn in self.connections.values():
             await conn.close()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)

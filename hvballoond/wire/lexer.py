@@ -73,9 +73,12 @@ _START_TOKEN: Final = re.compile(
     + rb"))?"
 )
 # Plain integers followed by a separator come first: they are the common case.
-_SIMPLE_TOKEN: Final = rb"(?:" + rb"|".join(
-    (rb"[:,]", rb"-?[1-9][0-9]*(?=[,\] \t\r\n}])", _DQ_STRING, _SQ_STRING, _NUMBER, _KEYWORD_TOKEN)
-) + rb")"
+_COMMON_INTEGER: Final = rb"-?[1-9][0-9]*(?=[,\] \t\r\n}])"
+_SIMPLE_TOKEN: Final = (
+    rb"(?:"
+    + rb"|".join((rb"[:,]", _COMMON_INTEGER, _DQ_STRING, _SQ_STRING, _NUMBER, _KEYWORD_TOKEN))
+    + rb")"
+)
 _SIMPLE_RUN: Final = re.compile(rb"(?:" + _WS + _SIMPLE_TOKEN + rb")+")
 _SIMPLE_PAIRS: Final = re.compile(rb"(" + _WS + rb")(" + _SIMPLE_TOKEN + rb")")
 

@@ -199,7 +199,11 @@ class ReferenceStreamer:
 
     def reset(self) -> None:
         """Forget everything."""
-        self.__init__()  # type: ignore[misc]  # re-initialising in place is the point
+        self._input.clear()
+        self._items.clear()
+        self._state = _State.START
+        self._token.clear()
+        self._reset_message()
 
     def next_item(self) -> Item | None:
         """Process bytes until an item is ready; ``None`` if input runs out first."""

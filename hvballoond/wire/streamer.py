@@ -50,7 +50,8 @@ __all__ = ["Item", "JsonStreamer", "Parsed", "WireError"]
 _FAST_MAX: Final = 1 << 16
 # Bytes decoded at a time for the shortcut.
 _WINDOW: Final = 1 << 18
-# A message of up to this length cannot nest deeper than MAX_NESTING.
+# A message of up to this length cannot nest deeper than MAX_NESTING (and it is
+# no longer than _FAST_MAX).
 _SHALLOW: Final = 2 * MAX_NESTING
 
 _WHITESPACE: Final = frozenset(b" \t\r\n")
@@ -104,8 +105,16 @@ class JsonStreamer:
             them off to exercise the general path on its own).
     """
 
-    __slots__ = ("_braces", "_brackets", "_lexer", "_shortcuts", "_size", "_tokens",
-                 "_window", "_window_at")
+    __slots__ = (
+        "_braces",
+        "_brackets",
+        "_lexer",
+        "_shortcuts",
+        "_size",
+        "_tokens",
+        "_window",
+        "_window_at",
+    )
 
     def __init__(self, *, shortcuts: bool = True) -> None:
         self._lexer = Lexer()
@@ -211,6 +220,13 @@ class JsonStreamer:
             self._tokens.extend(tokens)
             self._size = sizes[-1]
             self._lexer.skip(length)
+            return None
+        if len(tokens[fail]) > MAX_TOKEN_SIZE:
+            # The lexer cuts such a token part-way: keep what precedes it and let
+            # next_token() deal with it.
+            self._tokens.extend(tokens[:fail])
+            self._size = sizes[fail]
+            self._lexer.skip(sum(map(len, [ws for ws, _ in pairs[:fail]])) + sizes[fail] - sizes[0])
             return None
         spaces = sum(map(len, [ws for ws, _ in pairs[: fail + 1]]))
         self._lexer.skip(spaces + sizes[fail + 1] - sizes[0])

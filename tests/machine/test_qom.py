@@ -87,11 +87,8 @@ def test_machine_property_list_matches_reference(kind: MachineKind) -> None:
         for i, line in enumerate(lines)
         if line.startswith("-> ") and '"path":"/machine"}' in line.replace(" ", "")
     ]
-    wanted = [
-        c
-        for c in candidates
-        if any(p["name"] == ("q35" if kind is MachineKind.Q35 else "i440fx") for p in c)
-    ][0]
+    bridge = "q35" if kind is MachineKind.Q35 else "i440fx"
+    wanted = next(c for c in candidates if any(p["name"] == bridge for p in c))
     assert names_and_types(machine.machine_object) == wanted
 
 
@@ -222,9 +219,10 @@ def test_missing_paths_are_device_not_found() -> None:
 
 def test_paths_follow_links() -> None:
     root = tree()
-    assert resolve_path(root, "/machine/peripheral/d1/memdev").obj is resolve_path(
-        root, "/objects/b3"
-    ).obj
+    assert (
+        resolve_path(root, "/machine/peripheral/d1/memdev").obj
+        is resolve_path(root, "/objects/b3").obj
+    )
 
 
 def test_canonical_path() -> None:
@@ -264,8 +262,16 @@ def test_duplicate_property() -> None:
         (IntCodec.UINT32, -1, "Parameter 'p' expects uint32_t"),
         (SizeCodec(), "1G", "Parameter 'p' expects uint64"),
         (StrCodec(), 5, "Invalid parameter type for 'p', expected: string"),
-        (EnumCodec("HostMemPolicy", ("default",)), 5, "Invalid parameter type for 'p', expected: string"),
-        (EnumCodec("HostMemPolicy", ("default",)), "bogus", "Parameter 'p' does not accept value 'bogus'"),
+        (
+            EnumCodec("HostMemPolicy", ("default",)),
+            5,
+            "Invalid parameter type for 'p', expected: string",
+        ),
+        (
+            EnumCodec("HostMemPolicy", ("default",)),
+            "bogus",
+            "Parameter 'p' does not accept value 'bogus'",
+        ),
     ],
 )
 def test_json_codec_messages(codec: object, value: object, message: str) -> None:

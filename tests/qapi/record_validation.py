@@ -20,21 +20,14 @@ cases may rely on objects earlier ones created (``mem0``).
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from hvballoond.wire.values import JSONObject
+from tests.qapi.qemu_oracle import MACHINE, QemuOracle, qemu_version
 
 OUTPUT = Path(__file__).parent / "recorded" / "validation-errors.txt"
-QEMU = "qemu-system-x86_64"
-ARGS = ["-machine", "q35", "-accel", "tcg", "-m", "1G,slots=4,maxmem=16G"]
-
-RAM = {"qom-type": "memory-backend-ram", "id": "mp", "size": 1048576}
+RAM: JSONObject = {"qom-type": "memory-backend-ram", "id": "mp", "size": 1048576}
 
 
 def _hmp(line: str) -> JSONObject:
@@ -88,14 +81,23 @@ CASES: list[tuple[str, str, JSONObject | None]] = [
     ("v-oa-share-null", "object-add", {**RAM, "share": None}),
     ("v-oa-extra", "object-add", {**RAM, "bogus": 1}),
     ("v-oa-file-path", "object-add", {"qom-type": "memory-backend-file", "id": "f", "size": 1}),
-    ("v-oa-file-rom", "object-add", {**RAM, "qom-type": "memory-backend-file", "mem-path": "/tmp",
-                                     "rom": "maybe"}),
-    ("v-oa-memfd-extra", "object-add", {**RAM, "qom-type": "memory-backend-memfd",
-                                        "mem-path": "/tmp"}),
+    (
+        "v-oa-file-rom",
+        "object-add",
+        {**RAM, "qom-type": "memory-backend-file", "mem-path": "/tmp", "rom": "maybe"},
+    ),
+    (
+        "v-oa-memfd-extra",
+        "object-add",
+        {**RAM, "qom-type": "memory-backend-memfd", "mem-path": "/tmp"},
+    ),
     ("v-oa-ram-file-member", "object-add", {**RAM, "mem-path": "/tmp"}),
     ("ok-oa-id-syntax", "object-add", {**RAM, "id": "1bad"}),
-    ("ok-oa-mem0", "object-add", {"qom-type": "memory-backend-ram", "id": "mem0",
-                                  "size": 134217728}),
+    (
+        "ok-oa-mem0",
+        "object-add",
+        {"qom-type": "memory-backend-ram", "id": "mem0", "size": 134217728},
+    ),
     # object-del, qom-*
     ("v-od-missing", "object-del", None),
     ("v-od-int", "object-del", {"id": 1}),
@@ -106,26 +108,43 @@ CASES: list[tuple[str, str, JSONObject | None]] = [
     ("ok-qlt-null-impl", "qom-list-types", {"implements": "nope", "abstract": False}),
     # property visitors of qom-set (the value is visited under the property name)
     ("qs-bool-merge", "qom-set", {"path": "/objects/mem0", "property": "merge", "value": "x"}),
-    ("qs-uint32-threads", "qom-set", {"path": "/objects/mem0", "property": "prealloc-threads",
-                                      "value": 4294967296}),
-    ("qs-uint32-threads-str", "qom-set", {"path": "/objects/mem0",
-                                          "property": "prealloc-threads", "value": "4"}),
-    ("qs-HostMemPolicy-policy", "qom-set", {"path": "/objects/mem0", "property": "policy",
-                                            "value": "bogus"}),
-    ("qs-HostMemPolicy-policy-int", "qom-set", {"path": "/objects/mem0", "property": "policy",
-                                                "value": 3}),
-    ("qs-uint16List-nodes", "qom-set", {"path": "/objects/mem0", "property": "host-nodes",
-                                        "value": [1, 70000]}),
-    ("qs-uint16List-nodes-scalar", "qom-set", {"path": "/objects/mem0",
-                                               "property": "host-nodes", "value": 1}),
+    (
+        "qs-uint32-threads",
+        "qom-set",
+        {"path": "/objects/mem0", "property": "prealloc-threads", "value": 4294967296},
+    ),
+    (
+        "qs-uint32-threads-str",
+        "qom-set",
+        {"path": "/objects/mem0", "property": "prealloc-threads", "value": "4"},
+    ),
+    (
+        "qs-HostMemPolicy-policy",
+        "qom-set",
+        {"path": "/objects/mem0", "property": "policy", "value": "bogus"},
+    ),
+    (
+        "qs-HostMemPolicy-policy-int",
+        "qom-set",
+        {"path": "/objects/mem0", "property": "policy", "value": 3},
+    ),
+    (
+        "qs-uint16List-nodes",
+        "qom-set",
+        {"path": "/objects/mem0", "property": "host-nodes", "value": [1, 70000]},
+    ),
+    (
+        "qs-uint16List-nodes-scalar",
+        "qom-set",
+        {"path": "/objects/mem0", "property": "host-nodes", "value": 1},
+    ),
     # device_add: gen false
     ("v-da-missing", "device_add", {"id": "d1"}),
     ("v-da-int", "device_add", {"driver": 5}),
     ("v-da-null", "device_add", {"driver": None}),
     ("ok-da-unknown", "device_add", {"driver": "nonexistent-dev", "id": "d1"}),
     ("ok-da-id-int", "device_add", {"driver": "nonexistent-dev", "id": 5, "bus": 7}),
-    ("ok-da-prop", "device_add", {"driver": "pc-dimm", "id": "d2", "memdev": "nope",
-                                  "bogus": [1]}),
+    ("ok-da-prop", "device_add", {"driver": "pc-dimm", "id": "d2", "memdev": "nope", "bogus": [1]}),
     # device_del
     ("v-dd-int", "device_del", {"id": []}),
     # human-monitor-command
@@ -145,8 +164,11 @@ CASES: list[tuple[str, str, JSONObject | None]] = [
     ("v-yank-type", "yank", {"instances": [{"type": "bogus"}]}),
     ("v-yank-id", "yank", {"instances": [{"type": "chardev"}]}),
     ("v-yank-extra", "yank", {"instances": [{"type": "chardev", "id": "x", "foo": 1}]}),
-    ("v-yank-second", "yank", {"instances": [{"type": "migration"},
-                                             {"type": "block-node", "node-name": 1}]}),
+    (
+        "v-yank-second",
+        "yank",
+        {"instances": [{"type": "migration"}, {"type": "block-node", "node-name": 1}]},
+    ),
     ("v-yank-mig-extra", "yank", {"instances": [{"type": "migration", "id": "x"}]}),
     ("ok-yank-empty", "yank", {"instances": []}),
     # HMP object_add: the keyval visitor
@@ -154,91 +176,105 @@ CASES: list[tuple[str, str, JSONObject | None]] = [
     ("kv-size-neg", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=-1")),
     ("kv-size-frac", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1.5")),
     ("kv-size-mib", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1MiB")),
-    ("kv-bool", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                              "share=maybe")),
-    ("kv-int", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                             "prealloc-threads=x")),
-    ("kv-uint32", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                                "prealloc-threads=4294967296")),
-    ("kv-enum", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                              "policy=bogus")),
-    ("kv-list", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                              "host-nodes=0")),
-    ("kv-list-gap", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                                  "host-nodes.1=0")),
-    ("kv-list-elem", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,"
-                                                   "size=1M,host-nodes.0=x")),
-    ("kv-list-range", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,"
-                                                    "size=1M,host-nodes.0=70000")),
-    ("kv-extra", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                               "bogus=1")),
+    (
+        "kv-bool",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,share=maybe"),
+    ),
+    (
+        "kv-int",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,prealloc-threads=x"),
+    ),
+    (
+        "kv-uint32",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,prealloc-threads=4294967296"),
+    ),
+    (
+        "kv-enum",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,policy=bogus"),
+    ),
+    (
+        "kv-list",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,host-nodes=0"),
+    ),
+    (
+        "kv-list-gap",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,host-nodes.1=0"),
+    ),
+    (
+        "kv-list-elem",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,host-nodes.0=x"),
+    ),
+    (
+        "kv-list-range",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,host-nodes.0=70000"),
+    ),
+    (
+        "kv-extra",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,bogus=1"),
+    ),
     ("kv-missing-size", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1")),
     ("kv-missing-id", "human-monitor-command", _hmp("object_add memory-backend-ram,size=1M")),
     ("kv-missing-type", "human-monitor-command", _hmp("object_add id=h1,size=2M")),
     ("kv-type", "human-monitor-command", _hmp("object_add nonexist,id=h1")),
     ("kv-nested", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size.x=1")),
-    ("kv-mixed", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h1,size=1M,"
-                                               "host-nodes.0=0,host-nodes.x=1")),
-    ("kvok-all", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h2,size=1.5M,"
-                                               "share=on,merge=no,policy=default,"
-                                               "prealloc-threads=0x2,dump=y")),
-    ("kvok-hex", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h3,size=0x100000")),
-    ("kvok-suffix", "human-monitor-command", _hmp("object_add memory-backend-ram,id=h4,size=2k,"
-                                                  "size=4K")),
+    (
+        "kv-mixed",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h1,size=1M,host-nodes.0=0,host-nodes.x=1"),
+    ),
+    (
+        "kvok-all",
+        "human-monitor-command",
+        _hmp(
+            "object_add memory-backend-ram,id=h2,size=1.5M,"
+            "share=on,merge=no,policy=default,"
+            "prealloc-threads=0x2,dump=y"
+        ),
+    ),
+    (
+        "kvok-hex",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h3,size=0x100000"),
+    ),
+    (
+        "kvok-suffix",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=h4,size=2k,size=4K"),
+    ),
 ]
 
 
-def _connect(path: str) -> socket.socket:
-    for _ in range(200):
-        try:
-            sock = socket.socket(socket.AF_UNIX)
-            sock.connect(path)
-            return sock
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("QEMU did not open its QMP socket")
-
-
 def record() -> str:
-    """Run every case on a fresh QEMU; return the transcript text."""
-    version = subprocess.run(
-        [QEMU, "--version"], check=True, capture_output=True, text=True
-    ).stdout.splitlines()[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "qmp.sock")
-        proc = subprocess.Popen(
-            [QEMU, *ARGS, "-display", "none", "-nodefaults", "-S", "-qmp",
-             f"unix:{path},server=on,wait=off"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            sock = _connect(path)
-            reader = sock.makefile("rb")
-            reader.readline()  # greeting
-            lines = [
-                f"# recorded-from: {version}",
-                "# machine: " + " ".join(ARGS) + " -display none -nodefaults -S",
-                "# See tests/qapi/record_validation.py for what each id prefix means.",
-                "",
-            ]
-            for case_id, command, arguments in CASES:
-                request: JSONObject = {"execute": command}
-                if arguments is not None:
-                    request["arguments"] = arguments
-                request["id"] = case_id
-                text = json.dumps(request)
-                sock.sendall(text.encode())
-                lines.append(f"-> {text}")
-                while True:
-                    reply = reader.readline().decode().rstrip("\r\n")
-                    lines.append(f"<- {reply}")
-                    if "event" not in json.loads(reply):
-                        break
-            sock.close()
-        finally:
-            proc.terminate()
-            proc.wait()
+    """Run every case on one fresh QEMU; return the transcript text."""
+    lines = [
+        f"# recorded-from: {qemu_version()}",
+        "# machine: " + " ".join(MACHINE) + " -display none -nodefaults -S",
+        "# See tests/qapi/record_validation.py for what each id prefix means.",
+        "",
+    ]
+    with QemuOracle() as qemu:
+        for case_id, command, arguments in CASES:
+            request: JSONObject = {"execute": command}
+            if arguments is not None:
+                request["arguments"] = arguments
+            request["id"] = case_id
+            text = json.dumps(request)
+            qemu.send_text(text)
+            lines.append(f"-> {text}")
+            while True:
+                reply = qemu.read()
+                lines.append(f"<- {json.dumps(reply)}")
+                if "event" not in reply:
+                    break
     return "\n".join(lines) + "\n"
 
 

@@ -104,7 +104,7 @@ def test_greeting_version_is_ignored_unless_strict() -> None:
     )
     assert matches(j(GREETING), got(other))
     diffs = differences(j(GREETING), got(other), strict_version=True)
-    assert 'QMP.version.qemu.micro differs: expected 2, got 0' in diffs
+    assert "QMP.version.qemu.micro differs: expected 2, got 0" in diffs
     assert any(d.startswith("QMP.version.package differs") for d in diffs)
     no_oob = GREETING.replace('["oob"]', "[]")
     assert differences(j(GREETING), got(no_oob)) == ["QMP.capabilities has 0 elements, expected 1"]

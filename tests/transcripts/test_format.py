@@ -138,7 +138,7 @@ def test_startup_failure() -> None:
     ("text", "lineno", "message"),
     [
         ("<- {}\n-> x\n<- {nope}\n", 3, "not one JSON value"),
-        ("<- {}\n<- {\"a\": 1, \"a\": 2}\n", 2, "duplicate member"),
+        ('<- {}\n<- {"a": 1, "a": 2}\n', 2, "duplicate member"),
         ("hello\n", 1, "unrecognised line"),
         ("->x\n", 1, "unrecognised line"),
         ("-x \\q\n", 1, "unknown escape"),
@@ -254,7 +254,9 @@ def test_rewrite_changes_only_expectations() -> None:
         exits={3: (1, ["boom"])},
         headers={"recorded-from": "QEMU emulator version 10.0.2", "args": "-m 2G"},
     )
-    assert new == f"""\
+    assert (
+        new
+        == f"""\
 # hvballoond transcript v1
 # args: -m 2G
 # recorded-from: QEMU emulator version 10.0.2
@@ -273,6 +275,7 @@ def test_rewrite_changes_only_expectations() -> None:
 @ exit 1
 @ stderr boom
 """
+    )
     reparsed = parse(new)
     assert [len(s.expected) for s in reparsed.steps] == [1, 1, 1, 0]
 

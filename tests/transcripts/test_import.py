@@ -76,7 +76,7 @@ def test_startup_failure_sample() -> None:
 def test_raw_steps_keep_their_bytes() -> None:
     scenario = {"name": "raw", "args": ["-m", "1G"], "steps": [{"raw": '{"execute": 1}'}]}
     conversation = (
-        "# qmp-oracle transcript v1\n\n<- {}\n\n-> {\"execute\": 1}\n"
+        '# qmp-oracle transcript v1\n\n<- {}\n\n-> {"execute": 1}\n'
         '<- {"error": {"class": "GenericError", "desc": "x"}}\n'
     )
     text = convert_sample(scenario, conversation)

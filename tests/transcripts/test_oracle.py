@@ -82,7 +82,7 @@ async def test_one_changed_expectation_fails_with_a_diff(
     report = result.report()
     assert report.startswith(f"{path}:{lineno}: server message differs\n")
     assert (
-        '  error.desc differs: expected "Object \'r0\' not found", got "object \'r0\' not found"'
+        "  error.desc differs: expected \"Object 'r0' not found\", got \"object 'r0' not found\""
         in report
     )
 
@@ -254,5 +254,46 @@ async def test_recorded_refused_command_line_replays_green(scratch: Path) -> Non
     t = load(output)
     assert t.startup_fails
     assert t.steps[1].stderr and t.steps[1].stderr[0].text.startswith("-m x:")
+    result = await replay_transcript(t, TARGET)
+    assert result.outcome is Outcome.PASSED, result.report()
+
+
+async def test_recording_through_connect_to_a_running_qemu(scratch: Path) -> None:
+    server_socket = scratch / "qemu.sock"
+    qemu = await asyncio.create_subprocess_exec(
+        QEMU,
+        *("-display", "none", "-nodefaults", "-S", "-accel", "tcg"),
+        *("-qmp", f"unix:{server_socket},server=on,wait=off"),
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(500):
+            if server_socket.exists():
+                break
+            await asyncio.sleep(0.01)
+        listen = scratch / "proxy.sock"
+        output = scratch / "connect.qmp"
+        ready = asyncio.Event()
+        recorder = asyncio.create_task(
+            record(output, listen=listen, connect=server_socket, once=True, ready=ready)
+        )
+        await asyncio.wait_for(ready.wait(), 20)
+        reader, writer = await asyncio.open_unix_connection(str(listen))
+        await asyncio.wait_for(reader.readline(), 10)
+        writer.write(b'{"execute": "qmp_capabilities"}\n')
+        await asyncio.wait_for(reader.readline(), 10)
+        writer.write(b'{"execute": "query-status", "id": {"c": 3, "b": 1, "a": 2}}\n')
+        await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert await asyncio.wait_for(recorder, 30) == 0
+    finally:
+        qemu.terminate()
+        await qemu.wait()
+    t = load(output)
+    assert t.args == []
+    assert (t.header("recorded-from") or "").startswith("QEMU emulator version 10.")
+    assert t.lines[-2] == (
+        '<- {"return": {"status": "prelaunch", "running": false}, "id": {"a": 2, "b": 1, "c": 3}}'
+    )
     result = await replay_transcript(t, TARGET)
     assert result.outcome is Outcome.PASSED, result.report()

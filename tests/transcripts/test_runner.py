@@ -191,8 +191,7 @@ async def test_changed_value_fails_naming_the_line(fake: FakeQmp) -> None:
 
 async def test_member_order_mismatch(fake: FakeQmp) -> None:
     body = (
-        '-> {"execute": "echo", "arguments": {"b": 1, "a": 2}}\n'
-        '<- {"return": {"a": 2, "b": 1}}\n'
+        '-> {"execute": "echo", "arguments": {"b": 1, "a": 2}}\n<- {"return": {"a": 2, "b": 1}}\n'
     )
     result = await replay(fake, body)
     assert result.mismatch is not None
@@ -254,14 +253,14 @@ async def test_crlf_framing_is_checked(fake: FakeQmp) -> None:
 
 async def test_connections(fake: FakeQmp) -> None:
     body = (
-        '@ connect c2\n'
-        f'<- {GREETING}\n'
+        "@ connect c2\n"
+        f"<- {GREETING}\n"
         '-> {"execute": "echo", "arguments": {"on": 2}}\n'
         '<- {"return": {"on": 2}}\n'
-        '@ conn c1\n'
+        "@ conn c1\n"
         '-> {"execute": "echo", "arguments": {"on": 1}}\n'
         '<- {"return": {"on": 1}}\n'
-        '@ close c2\n'
+        "@ close c2\n"
         '-> {"execute": "qmp_capabilities"}\n'
         '<- {"return": {}}\n'
     )
@@ -407,8 +406,9 @@ async def test_server_exiting_instead_of_greeting_fails() -> None:
     t = parse(f"<- {GREETING}\n", path=Path("g.qmp"))
     result = await replay_transcript(t, refusing("hvballoond: boom"), options=FAST)
     assert result.mismatch is not None
-    assert result.mismatch.summary == "the server exited with code 1: boom before serving"
+    assert result.mismatch.summary == "the server exited with code 1 before serving"
     assert result.mismatch.lineno == 1
+    assert result.mismatch.details[-2:] == ("server stderr:", "  boom")
 
 
 async def test_update_fills_in_stderr() -> None:

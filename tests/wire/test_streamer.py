@@ -172,7 +172,7 @@ def test_recovery_skips_to_structural_or_control_bytes(maker: Callable[[], Strea
 @pytest.mark.parametrize("maker", MAKERS.values(), ids=MAKERS.keys())
 def test_reset_drops_partial_input(maker: Callable[[], Streamer]) -> None:
     streamer = maker()
-    assert drain(streamer, [b'{"execute":"query-status"', b'@']) == [err("stray '@'")]
+    assert drain(streamer, [b'{"execute":"query-status"', b"@"]) == [err("stray '@'")]
     streamer.feed(b'{"a": [1, 2')
     assert streamer.next_item() is None
     streamer.reset()
@@ -210,15 +210,15 @@ def test_number_conversion(maker: Callable[[], Streamer], text: bytes, value: JS
     got = item.value["n"]
     assert type(got) is type(value)
     assert got == value
-    if value == 0:
-        assert math.copysign(1, float(got)) == math.copysign(1, float(value))
+    if isinstance(got, float) and isinstance(value, float) and value == 0:
+        assert math.copysign(1, got) == math.copysign(1, value)
 
 
 STRINGS: list[tuple[bytes, JSONValue]] = [
     (b'"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t"', 'a"b\\c/d\b\f\n\r\t'),
-    (b"'it\\'s \"q\"'", "it's \"q\""),
+    (b"'it\\'s \"q\"'", 'it\'s "q"'),
     (b'"it\\\'s"', "it's"),
-    (b"\"'\"", "'"),
+    (b'"\'"', "'"),
     (b'"\\u00e9\\u00E9"', "\u00e9\u00e9"),
     (b'"\xc3\xa9"', "\u00e9"),
     (b'"\\ud83d\\ude00"', "\U0001f600"),

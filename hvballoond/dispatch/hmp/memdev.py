@@ -7,11 +7,19 @@ import json
 
 from hvballoond.dispatch.context import CommandContext
 from hvballoond.dispatch.hmp.registry import ArgKind, hmp_command, hmp_info
-from hvballoond.dispatch.invoke import call_command
 from hvballoond.machine.errors import MachineError
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__ = ["host_nodes_text", "parse_keyval"]
+
+
+def call_command(
+    ctx: CommandContext, command: str, arguments: JSONObject | None = None
+) -> JSONValue:
+    """Run a QMP command's handler (imported lazily: it needs the generated schema)."""
+    from hvballoond.dispatch.invoke import call_command as invoke
+
+    return invoke(ctx, command, arguments)
 
 
 def host_nodes_text(nodes: list[int]) -> str:

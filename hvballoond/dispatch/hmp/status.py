@@ -8,13 +8,22 @@ import json
 
 from hvballoond.dispatch.context import CommandContext
 from hvballoond.dispatch.hmp.registry import ArgKind, HmpUsageError, hmp_command, hmp_info
-from hvballoond.dispatch.invoke import call_command
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.qdev import qdict_order
 from hvballoond.machine.qom import InputStyle, find_object
-from hvballoond.wire.values import JSONValue
+from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__ = ["pretty_json", "split_args"]
+
+
+def call_command(
+    ctx: CommandContext, command: str, arguments: JSONObject | None = None
+) -> JSONValue:
+    """Run a QMP command's handler (imported lazily: it needs the generated schema)."""
+    from hvballoond.dispatch.invoke import call_command as invoke
+
+    return invoke(ctx, command, arguments)
+
 
 _SPACE = " \t\n\r\v\f"
 

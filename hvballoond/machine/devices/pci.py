@@ -34,7 +34,16 @@ from hvballoond.wire.values import JSONValue
 if TYPE_CHECKING:
     from hvballoond.machine.machine import Machine
 
-__all__ = ["PciDevice", "PciSlots", "PropSpec", "StaticProps", "format_devfn", "parse_devfn"]
+__all__ = [
+    "PciDevice",
+    "PciSlots",
+    "PortBus",
+    "PropSpec",
+    "StaticProps",
+    "device_hotpluggable",
+    "format_devfn",
+    "parse_devfn",
+]
 
 _SLOTS: Final = 32
 _FUNCS: Final = 8
@@ -45,7 +54,9 @@ _CHIPSET: Final[dict[MachineKind, tuple[tuple[int, str], ...]]] = {
     MachineKind.PC: ((0x00, "i440FX"), (0x08, "PIIX3"), (0x09, "piix3-ide"), (0x0B, "PIIX4_PM")),
 }
 
-_DEVFN_TEXT: Final = re.compile(r"\s*([0-9a-fA-F]+)(?:\.([0-9a-fA-F]+))?")
+# sscanf("%x.%x"): each number may have blanks, a '+' and a 0x prefix before its digits.
+_HEX: Final = r"\s*\+?(?:0[xX](?=[0-9a-fA-F]))?([0-9a-fA-F]+)"
+_DEVFN_TEXT: Final = re.compile(_HEX + r"(?:\." + _HEX + ")?")
 
 
 def format_devfn(devfn: int) -> str:
@@ -221,6 +232,23 @@ def is_downstream_port_bus(bus: Bus) -> bool:
     return bool(getattr(type(bus.owner), "DOWNSTREAM_PORT", False))
 
 
+class PortBus(Bus):
+    """A bus a device provides (root-port secondary bus, virtio-bus), listing its
+    properties in QEMU's order: child links and ``acpi-pcihp-bsel`` before
+    ``hotplug-handler``."""
+
+    def listing_order(self, props: list[Property]) -> list[Property]:
+        """``type, realized, child[N]..., acpi-pcihp-bsel, hotplug-handler``."""
+        rank = {"type": 0, "realized": 1, "acpi-pcihp-bsel": 3, "hotplug-handler": 4}
+        return sorted(props, key=lambda prop: rank.get(prop.name, 2))
+
+
+def device_hotpluggable(device: Device) -> bool:
+    """``device_get_hotpluggable``: the class allows it and so does the parent bus."""
+    bus = device.parent_bus
+    return type(device).HOTPLUGGABLE and (bus is None or bus.hotpluggable)
+
+
 class PciDevice(Device):
     """Base of the PCI devices hvballoond implements (``pci-device``).
 
@@ -239,6 +267,8 @@ class PciDevice(Device):
         self.assigned_devfn: int | None = None
         self._devfn_choice: int | None = None
         self.props = StaticProps(self)
+        # A PCI device on a bus without hotplug (q35 pcie.0) reports hotpluggable=false.
+        self.property("hotpluggable").getter = lambda: device_hotpluggable(self)
 
     def add_pci_properties(self) -> None:
         """The PCIDevice properties in QEMU's ``qom-list`` order."""

@@ -29,16 +29,20 @@ class MemoryDevice:
 
     Class attributes:
         md_decides_memslots: the device picks its memslot count at pre-plug (G3).
-        md_maps_whole_region: plugging maps the region as a single RAM section (one used
-            memslot). Container devices (virtio-mem with dynamic memslots, hv-balloon) map
-            pieces themselves through the manager instead.
         md_counts_as_dimm_ram: the region counts as "DIMM RAM" for the balloons
             (``device_memory->dimm_size``; only plain pc-dimm).
     """
 
     md_decides_memslots: ClassVar[bool] = False
-    md_maps_whole_region: ClassVar[bool] = True
     md_counts_as_dimm_ram: ClassVar[bool] = False
+
+    def md_maps_whole_region(self) -> bool:
+        """Plugging maps the region as a single RAM section (one used memslot).
+
+        Container devices (virtio-mem with dynamic memslots, hv-balloon) return False and
+        map pieces themselves through the manager (:class:`MemslotContainer`).
+        """
+        return True
 
     def md_id(self) -> str | None:
         """The device id (None for anonymous devices)."""

@@ -106,8 +106,8 @@ class MemoryDeviceManager:
     def plug(self, device: MemoryDevice) -> None:
         """Account for a realized device that passed :meth:`pre_plug` and map its region.
 
-        Empty devices are only listed. Devices with ``md_maps_whole_region`` get their whole
-        region mapped as one RAM section; container devices map pieces later.
+        Empty devices are only listed. Devices whose ``md_maps_whole_region()`` is true get
+        their whole region mapped as one RAM section; container devices map pieces later.
         """
         if id(device) in self._plugged:
             raise ValueError("device plugged twice")
@@ -126,7 +126,7 @@ class MemoryDeviceManager:
             self.memslots.auto_decision_active += 1
         if device.md_counts_as_dimm_ram:
             self.dimm_size += region.size
-        if device.md_maps_whole_region:
+        if device.md_maps_whole_region():
             self.map_section(device, addr, region.size)
 
     def unplug(self, device: MemoryDevice) -> None:

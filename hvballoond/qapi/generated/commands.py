@@ -124,7 +124,11 @@ QueryCpusFastReturn: TypeAlias = list[t.CpuInfoFast]
 class QueryMachinesArgs(QapiModel):
     """Arguments of query-machines."""
 
-    compat_props: bool | None = Field(default=None, alias="compat-props")
+    compat_props: bool | None = Field(
+        default=None,
+        validation_alias="compat-props",
+        serialization_alias="compat-props",
+    )
 
 
 QueryMachinesReturn: TypeAlias = list[t.MachineInfo]
@@ -181,8 +185,12 @@ ContReturn: TypeAlias = EmptyObject
 class HumanMonitorCommandArgs(QapiModel):
     """Arguments of human-monitor-command."""
 
-    command_line: str = Field(alias="command-line")
-    cpu_index: Int64 | None = Field(default=None, alias="cpu-index")
+    command_line: str = Field(validation_alias="command-line", serialization_alias="command-line")
+    cpu_index: Int64 | None = Field(
+        default=None,
+        validation_alias="cpu-index",
+        serialization_alias="cpu-index",
+    )
 
 
 HumanMonitorCommandReturn: TypeAlias = str

@@ -65,7 +65,7 @@ class MemoryDeviceSizeChangeData(QapiModel):
 
     id: str | None = None
     size: Size
-    qom_path: str = Field(alias="qom-path")
+    qom_path: str = Field(validation_alias="qom-path", serialization_alias="qom-path")
 
 
 class AcpiDeviceOstData(QapiModel):

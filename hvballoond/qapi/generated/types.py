@@ -236,16 +236,25 @@ class SchemaInfoBuiltinBranch(QapiModel):
     """SchemaInfo with meta-type builtin."""
 
     name: str
-    meta_type: Literal["builtin"] = Field(alias="meta-type")
+    meta_type: Literal["builtin"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
-    json_type: Annotated[JSONType, Field(strict=False)] = Field(alias="json-type")
+    json_type: Annotated[JSONType, Field(strict=False)] = Field(
+        validation_alias="json-type",
+        serialization_alias="json-type",
+    )
 
 
 class SchemaInfoEnumBranch(QapiModel):
     """SchemaInfo with meta-type enum."""
 
     name: str
-    meta_type: Literal["enum"] = Field(alias="meta-type")
+    meta_type: Literal["enum"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
     members: list[SchemaInfoEnumMember]
     values: list[str]
@@ -255,16 +264,22 @@ class SchemaInfoArrayBranch(QapiModel):
     """SchemaInfo with meta-type array."""
 
     name: str
-    meta_type: Literal["array"] = Field(alias="meta-type")
+    meta_type: Literal["array"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
-    element_type: str = Field(alias="element-type")
+    element_type: str = Field(validation_alias="element-type", serialization_alias="element-type")
 
 
 class SchemaInfoObjectBranch(QapiModel):
     """SchemaInfo with meta-type object."""
 
     name: str
-    meta_type: Literal["object"] = Field(alias="meta-type")
+    meta_type: Literal["object"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
     members: list[SchemaInfoObjectMember]
     tag: str | None = None
@@ -275,7 +290,10 @@ class SchemaInfoAlternateBranch(QapiModel):
     """SchemaInfo with meta-type alternate."""
 
     name: str
-    meta_type: Literal["alternate"] = Field(alias="meta-type")
+    meta_type: Literal["alternate"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
     members: list[SchemaInfoAlternateMember]
 
@@ -284,26 +302,39 @@ class SchemaInfoCommandBranch(QapiModel):
     """SchemaInfo with meta-type command."""
 
     name: str
-    meta_type: Literal["command"] = Field(alias="meta-type")
+    meta_type: Literal["command"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
-    arg_type: str = Field(alias="arg-type")
-    ret_type: str = Field(alias="ret-type")
-    allow_oob: bool | None = Field(default=None, alias="allow-oob")
+    arg_type: str = Field(validation_alias="arg-type", serialization_alias="arg-type")
+    ret_type: str = Field(validation_alias="ret-type", serialization_alias="ret-type")
+    allow_oob: bool | None = Field(
+        default=None,
+        validation_alias="allow-oob",
+        serialization_alias="allow-oob",
+    )
 
 
 class SchemaInfoEventBranch(QapiModel):
     """SchemaInfo with meta-type event."""
 
     name: str
-    meta_type: Literal["event"] = Field(alias="meta-type")
+    meta_type: Literal["event"] = Field(
+        validation_alias="meta-type",
+        serialization_alias="meta-type",
+    )
     features: list[str] | None = None
-    arg_type: str = Field(alias="arg-type")
+    arg_type: str = Field(validation_alias="arg-type", serialization_alias="arg-type")
 
 
 class SchemaInfoBuiltin(QapiModel):
     """What a built-in type looks like in JSON."""
 
-    json_type: Annotated[JSONType, Field(strict=False)] = Field(alias="json-type")
+    json_type: Annotated[JSONType, Field(strict=False)] = Field(
+        validation_alias="json-type",
+        serialization_alias="json-type",
+    )
 
 
 class SchemaInfoEnum(QapiModel):
@@ -323,7 +354,7 @@ class SchemaInfoEnumMember(QapiModel):
 class SchemaInfoArray(QapiModel):
     """The element type of an array type."""
 
-    element_type: str = Field(alias="element-type")
+    element_type: str = Field(validation_alias="element-type", serialization_alias="element-type")
 
 
 class SchemaInfoObject(QapiModel):
@@ -368,15 +399,19 @@ class SchemaInfoAlternateMember(QapiModel):
 class SchemaInfoCommand(QapiModel):
     """The arguments and result of a command."""
 
-    arg_type: str = Field(alias="arg-type")
-    ret_type: str = Field(alias="ret-type")
-    allow_oob: bool | None = Field(default=None, alias="allow-oob")
+    arg_type: str = Field(validation_alias="arg-type", serialization_alias="arg-type")
+    ret_type: str = Field(validation_alias="ret-type", serialization_alias="ret-type")
+    allow_oob: bool | None = Field(
+        default=None,
+        validation_alias="allow-oob",
+        serialization_alias="allow-oob",
+    )
 
 
 class SchemaInfoEvent(QapiModel):
     """The data of an event."""
 
-    arg_type: str = Field(alias="arg-type")
+    arg_type: str = Field(validation_alias="arg-type", serialization_alias="arg-type")
 
 
 class ObjectPropertyInfo(QapiModel):
@@ -385,7 +420,11 @@ class ObjectPropertyInfo(QapiModel):
     name: str
     type: str
     description: str | None = None
-    default_value: JsonAny | None = Field(default=None, alias="default-value")
+    default_value: JsonAny | None = Field(
+        default=None,
+        validation_alias="default-value",
+        serialization_alias="default-value",
+    )
 
 
 class ObjectTypeInfo(QapiModel):
@@ -400,36 +439,72 @@ class MemoryBackendProperties(QapiModel):
     """The properties common to all memory backends."""
 
     dump: bool | None = None
-    host_nodes: list[Uint16] | None = Field(default=None, alias="host-nodes")
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     merge: bool | None = None
     policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
     prealloc: bool | None = None
-    prealloc_threads: Uint32 | None = Field(default=None, alias="prealloc-threads")
-    prealloc_context: str | None = Field(default=None, alias="prealloc-context")
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
     share: bool | None = None
     reserve: bool | None = None
     size: Size
-    x_use_canonical_path_for_ramblock_id: bool | None = Field(default=None, alias="x-use-canonical-path-for-ramblock-id")
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
 
 
 class MemoryBackendFileProperties(QapiModel):
     """The properties of memory-backend-file objects: memory mapped from a file."""
 
     dump: bool | None = None
-    host_nodes: list[Uint16] | None = Field(default=None, alias="host-nodes")
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     merge: bool | None = None
     policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
     prealloc: bool | None = None
-    prealloc_threads: Uint32 | None = Field(default=None, alias="prealloc-threads")
-    prealloc_context: str | None = Field(default=None, alias="prealloc-context")
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
     share: bool | None = None
     reserve: bool | None = None
     size: Size
-    x_use_canonical_path_for_ramblock_id: bool | None = Field(default=None, alias="x-use-canonical-path-for-ramblock-id")
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
     align: Size | None = None
     offset: Size | None = None
-    discard_data: bool | None = Field(default=None, alias="discard-data")
-    mem_path: str = Field(alias="mem-path")
+    discard_data: bool | None = Field(
+        default=None,
+        validation_alias="discard-data",
+        serialization_alias="discard-data",
+    )
+    mem_path: str = Field(validation_alias="mem-path", serialization_alias="mem-path")
     readonly: bool | None = None
     rom: Annotated[OnOffAuto, Field(strict=False)] | None = None
 
@@ -440,16 +515,32 @@ class MemoryBackendMemfdProperties(QapiModel):
     """
 
     dump: bool | None = None
-    host_nodes: list[Uint16] | None = Field(default=None, alias="host-nodes")
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     merge: bool | None = None
     policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
     prealloc: bool | None = None
-    prealloc_threads: Uint32 | None = Field(default=None, alias="prealloc-threads")
-    prealloc_context: str | None = Field(default=None, alias="prealloc-context")
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
     share: bool | None = None
     reserve: bool | None = None
     size: Size
-    x_use_canonical_path_for_ramblock_id: bool | None = Field(default=None, alias="x-use-canonical-path-for-ramblock-id")
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
     hugetlb: bool | None = None
     hugetlbsize: Size | None = None
     seal: bool | None = None
@@ -458,34 +549,72 @@ class MemoryBackendMemfdProperties(QapiModel):
 class ObjectOptionsHvbGuestBranch(QapiModel):
     """ObjectOptions with qom-type hvb-guest."""
 
-    qom_type: Literal["hvb-guest"] = Field(alias="qom-type")
+    qom_type: Literal["hvb-guest"] = Field(
+        validation_alias="qom-type",
+        serialization_alias="qom-type",
+    )
     id: str
     mode: str | None = None
-    connect_delay: float | None = Field(default=None, alias="connect-delay")
-    hot_add: str | None = Field(default=None, alias="hot-add")
-    balloon_chunk: Uint32 | None = Field(default=None, alias="balloon-chunk")
+    connect_delay: float | None = Field(
+        default=None,
+        validation_alias="connect-delay",
+        serialization_alias="connect-delay",
+    )
+    hot_add: str | None = Field(
+        default=None,
+        validation_alias="hot-add",
+        serialization_alias="hot-add",
+    )
+    balloon_chunk: Uint32 | None = Field(
+        default=None,
+        validation_alias="balloon-chunk",
+        serialization_alias="balloon-chunk",
+    )
 
 
 class ObjectOptionsMemoryBackendFileBranch(QapiModel):
     """ObjectOptions with qom-type memory-backend-file."""
 
-    qom_type: Literal["memory-backend-file"] = Field(alias="qom-type")
+    qom_type: Literal["memory-backend-file"] = Field(
+        validation_alias="qom-type",
+        serialization_alias="qom-type",
+    )
     id: str
     dump: bool | None = None
-    host_nodes: list[Uint16] | None = Field(default=None, alias="host-nodes")
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     merge: bool | None = None
     policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
     prealloc: bool | None = None
-    prealloc_threads: Uint32 | None = Field(default=None, alias="prealloc-threads")
-    prealloc_context: str | None = Field(default=None, alias="prealloc-context")
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
     share: bool | None = None
     reserve: bool | None = None
     size: Size
-    x_use_canonical_path_for_ramblock_id: bool | None = Field(default=None, alias="x-use-canonical-path-for-ramblock-id")
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
     align: Size | None = None
     offset: Size | None = None
-    discard_data: bool | None = Field(default=None, alias="discard-data")
-    mem_path: str = Field(alias="mem-path")
+    discard_data: bool | None = Field(
+        default=None,
+        validation_alias="discard-data",
+        serialization_alias="discard-data",
+    )
+    mem_path: str = Field(validation_alias="mem-path", serialization_alias="mem-path")
     readonly: bool | None = None
     rom: Annotated[OnOffAuto, Field(strict=False)] | None = None
 
@@ -493,19 +622,38 @@ class ObjectOptionsMemoryBackendFileBranch(QapiModel):
 class ObjectOptionsMemoryBackendMemfdBranch(QapiModel):
     """ObjectOptions with qom-type memory-backend-memfd."""
 
-    qom_type: Literal["memory-backend-memfd"] = Field(alias="qom-type")
+    qom_type: Literal["memory-backend-memfd"] = Field(
+        validation_alias="qom-type",
+        serialization_alias="qom-type",
+    )
     id: str
     dump: bool | None = None
-    host_nodes: list[Uint16] | None = Field(default=None, alias="host-nodes")
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     merge: bool | None = None
     policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
     prealloc: bool | None = None
-    prealloc_threads: Uint32 | None = Field(default=None, alias="prealloc-threads")
-    prealloc_context: str | None = Field(default=None, alias="prealloc-context")
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
     share: bool | None = None
     reserve: bool | None = None
     size: Size
-    x_use_canonical_path_for_ramblock_id: bool | None = Field(default=None, alias="x-use-canonical-path-for-ramblock-id")
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
     hugetlb: bool | None = None
     hugetlbsize: Size | None = None
     seal: bool | None = None
@@ -514,25 +662,47 @@ class ObjectOptionsMemoryBackendMemfdBranch(QapiModel):
 class ObjectOptionsMemoryBackendRamBranch(QapiModel):
     """ObjectOptions with qom-type memory-backend-ram."""
 
-    qom_type: Literal["memory-backend-ram"] = Field(alias="qom-type")
+    qom_type: Literal["memory-backend-ram"] = Field(
+        validation_alias="qom-type",
+        serialization_alias="qom-type",
+    )
     id: str
     dump: bool | None = None
-    host_nodes: list[Uint16] | None = Field(default=None, alias="host-nodes")
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     merge: bool | None = None
     policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
     prealloc: bool | None = None
-    prealloc_threads: Uint32 | None = Field(default=None, alias="prealloc-threads")
-    prealloc_context: str | None = Field(default=None, alias="prealloc-context")
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
     share: bool | None = None
     reserve: bool | None = None
     size: Size
-    x_use_canonical_path_for_ramblock_id: bool | None = Field(default=None, alias="x-use-canonical-path-for-ramblock-id")
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
 
 
 class CpuInfoS390(QapiModel):
     """What query-cpus-fast adds for an s390x virtual CPU."""
 
-    cpu_state: Annotated[S390CpuState, Field(strict=False)] = Field(alias="cpu-state")
+    cpu_state: Annotated[S390CpuState, Field(strict=False)] = Field(
+        validation_alias="cpu-state",
+        serialization_alias="cpu-state",
+    )
     dedicated: bool | None = None
     entitlement: Annotated[S390CpuEntitlement, Field(strict=False)] | None = None
 
@@ -540,30 +710,65 @@ class CpuInfoS390(QapiModel):
 class CpuInfoFastS390xBranch(QapiModel):
     """CpuInfoFast with target s390x."""
 
-    cpu_index: Int64 = Field(alias="cpu-index")
-    qom_path: str = Field(alias="qom-path")
-    thread_id: Int64 = Field(alias="thread-id")
+    cpu_index: Int64 = Field(validation_alias="cpu-index", serialization_alias="cpu-index")
+    qom_path: str = Field(validation_alias="qom-path", serialization_alias="qom-path")
+    thread_id: Int64 = Field(validation_alias="thread-id", serialization_alias="thread-id")
     props: CpuInstanceProperties | None = None
     target: Literal["s390x"]
-    cpu_state: Annotated[S390CpuState, Field(strict=False)] = Field(alias="cpu-state")
+    cpu_state: Annotated[S390CpuState, Field(strict=False)] = Field(
+        validation_alias="cpu-state",
+        serialization_alias="cpu-state",
+    )
     dedicated: bool | None = None
     entitlement: Annotated[S390CpuEntitlement, Field(strict=False)] | None = None
 
 
 class CpuInfoFastOtherBranch(QapiModel):
-    """CpuInfoFast with target aarch64, alpha, arm, avr, hppa, i386, loongarch64, m68k, microblaze, microblazeel, mips, mips64, mips64el, mipsel, or1k, ppc, ppc64, riscv32, riscv64, rx, sh4, sh4eb, sparc, sparc64, tricore, x86_64, xtensa, xtensaeb."""
+    """CpuInfoFast with target aarch64, alpha, arm, avr, hppa, i386, loongarch64, m68k,
+    microblaze, microblazeel, mips, mips64, mips64el, mipsel, or1k, ppc, ppc64, riscv32,
+    riscv64, rx, sh4, sh4eb, sparc, sparc64, tricore, x86_64, xtensa, xtensaeb.
+    """
 
-    cpu_index: Int64 = Field(alias="cpu-index")
-    qom_path: str = Field(alias="qom-path")
-    thread_id: Int64 = Field(alias="thread-id")
+    cpu_index: Int64 = Field(validation_alias="cpu-index", serialization_alias="cpu-index")
+    qom_path: str = Field(validation_alias="qom-path", serialization_alias="qom-path")
+    thread_id: Int64 = Field(validation_alias="thread-id", serialization_alias="thread-id")
     props: CpuInstanceProperties | None = None
-    target: Literal["aarch64", "alpha", "arm", "avr", "hppa", "i386", "loongarch64", "m68k", "microblaze", "microblazeel", "mips", "mips64", "mips64el", "mipsel", "or1k", "ppc", "ppc64", "riscv32", "riscv64", "rx", "sh4", "sh4eb", "sparc", "sparc64", "tricore", "x86_64", "xtensa", "xtensaeb"]
+    target: Literal[
+        "aarch64",
+        "alpha",
+        "arm",
+        "avr",
+        "hppa",
+        "i386",
+        "loongarch64",
+        "m68k",
+        "microblaze",
+        "microblazeel",
+        "mips",
+        "mips64",
+        "mips64el",
+        "mipsel",
+        "or1k",
+        "ppc",
+        "ppc64",
+        "riscv32",
+        "riscv64",
+        "rx",
+        "sh4",
+        "sh4eb",
+        "sparc",
+        "sparc64",
+        "tricore",
+        "x86_64",
+        "xtensa",
+        "xtensaeb",
+    ]
 
 
 class CompatProperty(QapiModel):
     """A property default that a machine type changes, for compatibility with older releases."""
 
-    qom_type: str = Field(alias="qom-type")
+    qom_type: str = Field(validation_alias="qom-type", serialization_alias="qom-type")
     property: str
     value: str
 
@@ -573,15 +778,37 @@ class MachineInfo(QapiModel):
 
     name: str
     alias: str | None = None
-    is_default: bool | None = Field(default=None, alias="is-default")
-    cpu_max: Int64 = Field(alias="cpu-max")
-    hotpluggable_cpus: bool = Field(alias="hotpluggable-cpus")
-    numa_mem_supported: bool = Field(alias="numa-mem-supported")
+    is_default: bool | None = Field(
+        default=None,
+        validation_alias="is-default",
+        serialization_alias="is-default",
+    )
+    cpu_max: Int64 = Field(validation_alias="cpu-max", serialization_alias="cpu-max")
+    hotpluggable_cpus: bool = Field(
+        validation_alias="hotpluggable-cpus",
+        serialization_alias="hotpluggable-cpus",
+    )
+    numa_mem_supported: bool = Field(
+        validation_alias="numa-mem-supported",
+        serialization_alias="numa-mem-supported",
+    )
     deprecated: bool
-    default_cpu_type: str | None = Field(default=None, alias="default-cpu-type")
-    default_ram_id: str | None = Field(default=None, alias="default-ram-id")
+    default_cpu_type: str | None = Field(
+        default=None,
+        validation_alias="default-cpu-type",
+        serialization_alias="default-cpu-type",
+    )
+    default_ram_id: str | None = Field(
+        default=None,
+        validation_alias="default-ram-id",
+        serialization_alias="default-ram-id",
+    )
     acpi: bool
-    compat_props: list[CompatProperty] | None = Field(default=None, alias="compat-props")
+    compat_props: list[CompatProperty] | None = Field(
+        default=None,
+        validation_alias="compat-props",
+        serialization_alias="compat-props",
+    )
 
 
 class TargetInfo(QapiModel):
@@ -613,7 +840,10 @@ class Memdev(QapiModel):
     prealloc: bool
     share: bool
     reserve: bool | None = None
-    host_nodes: list[Uint16] = Field(alias="host-nodes")
+    host_nodes: list[Uint16] = Field(
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
     policy: Annotated[HostMemPolicy, Field(strict=False)]
 
 
@@ -622,24 +852,64 @@ class CpuInstanceProperties(QapiModel):
     machine type.
     """
 
-    node_id: Int64 | None = Field(default=None, alias="node-id")
-    drawer_id: Int64 | None = Field(default=None, alias="drawer-id")
-    book_id: Int64 | None = Field(default=None, alias="book-id")
-    socket_id: Int64 | None = Field(default=None, alias="socket-id")
-    die_id: Int64 | None = Field(default=None, alias="die-id")
-    cluster_id: Int64 | None = Field(default=None, alias="cluster-id")
-    module_id: Int64 | None = Field(default=None, alias="module-id")
-    core_id: Int64 | None = Field(default=None, alias="core-id")
-    thread_id: Int64 | None = Field(default=None, alias="thread-id")
+    node_id: Int64 | None = Field(
+        default=None,
+        validation_alias="node-id",
+        serialization_alias="node-id",
+    )
+    drawer_id: Int64 | None = Field(
+        default=None,
+        validation_alias="drawer-id",
+        serialization_alias="drawer-id",
+    )
+    book_id: Int64 | None = Field(
+        default=None,
+        validation_alias="book-id",
+        serialization_alias="book-id",
+    )
+    socket_id: Int64 | None = Field(
+        default=None,
+        validation_alias="socket-id",
+        serialization_alias="socket-id",
+    )
+    die_id: Int64 | None = Field(
+        default=None,
+        validation_alias="die-id",
+        serialization_alias="die-id",
+    )
+    cluster_id: Int64 | None = Field(
+        default=None,
+        validation_alias="cluster-id",
+        serialization_alias="cluster-id",
+    )
+    module_id: Int64 | None = Field(
+        default=None,
+        validation_alias="module-id",
+        serialization_alias="module-id",
+    )
+    core_id: Int64 | None = Field(
+        default=None,
+        validation_alias="core-id",
+        serialization_alias="core-id",
+    )
+    thread_id: Int64 | None = Field(
+        default=None,
+        validation_alias="thread-id",
+        serialization_alias="thread-id",
+    )
 
 
 class HotpluggableCPU(QapiModel):
     """A CPU slot that device_add can fill."""
 
     type: str
-    vcpus_count: Int64 = Field(alias="vcpus-count")
+    vcpus_count: Int64 = Field(validation_alias="vcpus-count", serialization_alias="vcpus-count")
     props: CpuInstanceProperties
-    qom_path: str | None = Field(default=None, alias="qom-path")
+    qom_path: str | None = Field(
+        default=None,
+        validation_alias="qom-path",
+        serialization_alias="qom-path",
+    )
 
 
 class BalloonInfo(QapiModel):
@@ -658,8 +928,12 @@ class HvBalloonInfo(QapiModel):
 class MemoryInfo(QapiModel):
     """The memory of the machine, in bytes."""
 
-    base_memory: Size = Field(alias="base-memory")
-    plugged_memory: Size | None = Field(default=None, alias="plugged-memory")
+    base_memory: Size = Field(validation_alias="base-memory", serialization_alias="base-memory")
+    plugged_memory: Size | None = Field(
+        default=None,
+        validation_alias="plugged-memory",
+        serialization_alias="plugged-memory",
+    )
 
 
 class PCDIMMDeviceInfo(QapiModel):
@@ -689,10 +963,13 @@ class VirtioMEMDeviceInfo(QapiModel):
 
     id: str | None = None
     memaddr: Size
-    requested_size: Size = Field(alias="requested-size")
+    requested_size: Size = Field(
+        validation_alias="requested-size",
+        serialization_alias="requested-size",
+    )
     size: Size
-    max_size: Size = Field(alias="max-size")
-    block_size: Size = Field(alias="block-size")
+    max_size: Size = Field(validation_alias="max-size", serialization_alias="max-size")
+    block_size: Size = Field(validation_alias="block-size", serialization_alias="block-size")
     node: Int64
     memdev: str
 
@@ -712,7 +989,7 @@ class HvBalloonDeviceInfo(QapiModel):
 
     id: str | None = None
     memaddr: Size | None = None
-    max_size: Size = Field(alias="max-size")
+    max_size: Size = Field(validation_alias="max-size", serialization_alias="max-size")
     memdev: str | None = None
 
 
@@ -791,7 +1068,7 @@ class MemoryDeviceInfoHvBalloonBranch(QapiModel):
 class YankInstanceBlockNode(QapiModel):
     """Which block graph node to yank."""
 
-    node_name: str = Field(alias="node-name")
+    node_name: str = Field(validation_alias="node-name", serialization_alias="node-name")
 
 
 class YankInstanceChardev(QapiModel):
@@ -804,7 +1081,7 @@ class YankInstanceBlockNodeBranch(QapiModel):
     """YankInstance with type block-node."""
 
     type: Literal["block-node"]
-    node_name: str = Field(alias="node-name")
+    node_name: str = Field(validation_alias="node-name", serialization_alias="node-name")
 
 
 class YankInstanceChardevBranch(QapiModel):
@@ -831,7 +1108,10 @@ class ACPIOSTInfo(QapiModel):
 
     device: str | None = None
     slot: str
-    slot_type: Annotated[ACPISlotType, Field(strict=False)] = Field(alias="slot-type")
+    slot_type: Annotated[ACPISlotType, Field(strict=False)] = Field(
+        validation_alias="slot-type",
+        serialization_alias="slot-type",
+    )
     source: Int64
     status: Int64
 
@@ -842,9 +1122,21 @@ class HvbGuestProperties(QapiModel):
     """
 
     mode: str | None = None
-    connect_delay: float | None = Field(default=None, alias="connect-delay")
-    hot_add: str | None = Field(default=None, alias="hot-add")
-    balloon_chunk: Uint32 | None = Field(default=None, alias="balloon-chunk")
+    connect_delay: float | None = Field(
+        default=None,
+        validation_alias="connect-delay",
+        serialization_alias="connect-delay",
+    )
+    hot_add: str | None = Field(
+        default=None,
+        validation_alias="hot-add",
+        serialization_alias="hot-add",
+    )
+    balloon_chunk: Uint32 | None = Field(
+        default=None,
+        validation_alias="balloon-chunk",
+        serialization_alias="balloon-chunk",
+    )
 
 
 SchemaInfo: TypeAlias = Annotated[

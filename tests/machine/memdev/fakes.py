@@ -57,7 +57,9 @@ class FakeContainer(FakeDevice):
     """A device that decides its memslots like hv-balloon and maps them itself."""
 
     md_decides_memslots = True
-    md_maps_whole_region = False
+
+    def md_maps_whole_region(self) -> bool:
+        return False
 
     def __init__(
         self, ident: str | None, size: int, *, align: int = 2 * MiB, addr: int = 0,

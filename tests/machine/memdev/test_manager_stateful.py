@@ -137,7 +137,7 @@ class MemoryDeviceMachine(RuleBasedStateMachine):
         devs = [d for d, _ in self.plugged.values()]
         assert self.mgr.used_region_size == sum(b.size for _, b in self.plugged.values())
         assert self.mgr.memslots.required == sum(d.md_memslots() for d in devs)
-        whole = sum(1 for d in devs if d.md_maps_whole_region)
+        whole = sum(1 for d in devs if d.md_maps_whole_region())
         mapped = sum(c.mapped_count for c in self.slots.values())
         assert self.mgr.memslots.used == whole + mapped == len(self.mgr.sections())
         assert self.mgr.plugged_size() == self.mgr.used_region_size

@@ -1,0 +1,14 @@
+"""Suite-wide set-up: quiet structured logging (tests assert logs with capture_logs)."""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+structlog.configure(
+    processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                structlog.dev.ConsoleRenderer(colors=False)],
+    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    cache_logger_on_first_use=False,
+)
