@@ -7,16 +7,17 @@ lines are written out.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
 
 __all__ = ["configure", "discard_startup_logs", "release_startup_logs"]
 
 
-class _HeldBackStream:
+class _HeldBackStream(io.TextIOBase):
     """A stderr stand-in that holds lines until released."""
 
     def __init__(self, target: TextIO) -> None:
@@ -46,6 +47,16 @@ class _HeldBackStream:
 _stream: _HeldBackStream | None = None
 
 
+def _qemu_warnings_to_stderr(
+    logger: object, method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """QEMU prints warn_report() text on stderr as-is; so do we (``qemu.warning`` events)."""
+    if event_dict.get("event") == "qemu.warning":
+        print(f"hvballoond: warning: {event_dict.get('text', '')}", file=sys.stderr, flush=True)
+        raise structlog.DropEvent
+    return event_dict
+
+
 def configure(*, level: str = "info", fmt: str | None = None) -> None:
     """Configure structlog for the daemon (logs go to stderr once start-up succeeded)."""
     global _stream
@@ -60,6 +71,7 @@ def configure(*, level: str = "info", fmt: str | None = None) -> None:
     _stream = _HeldBackStream(sys.stderr)
     structlog.configure(
         processors=[
+            _qemu_warnings_to_stderr,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -67,7 +79,7 @@ def configure(*, level: str = "info", fmt: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_stream),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _stream)),
         cache_logger_on_first_use=True,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import structlog
 
@@ -12,3 +13,6 @@ structlog.configure(
     wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
     cache_logger_on_first_use=False,
 )
+
+# Every reply and event the daemon sends is checked against the schema; a mismatch fails.
+os.environ["HVB_SCHEMA_CHECK"] = "strict"

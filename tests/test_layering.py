@@ -33,7 +33,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def _cases() -> list[tuple[str, Path]]:
-    return [(layer, path) for layer in FORBIDDEN for path in sorted((PACKAGE / layer).rglob("*.py"))]
+    return [
+        (layer, path) for layer in FORBIDDEN for path in sorted((PACKAGE / layer).rglob("*.py"))
+    ]
 
 
 @pytest.mark.parametrize(("layer", "path"), _cases(), ids=lambda v: str(v).split("hvballoond/")[-1])

@@ -88,6 +88,16 @@ def _accelerator(line: CommandLine) -> str:
     return "tcg"
 
 
+def _own_int(own: dict[str, str | None], name: str, *, base: int = 10) -> int | None:
+    text = own.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text, base)
+    except ValueError:
+        raise OptionError(f"--{name} {text}: not a number") from None
+
+
 def build_settings(line: CommandLine) -> DaemonSettings:
     """Turn a parsed command line into the daemon's settings.
 
@@ -105,7 +115,8 @@ def build_settings(line: CommandLine) -> DaemonSettings:
     package = own.get("package") or f"hvballoond {__version__}"
     identity = _identity(line, package)
     endpoints = parse_monitors(line.monitors)
-    if "socket-activation" in own or (not endpoints and systemd.listen_fds(unset_environment=False)):
+    activated = not endpoints and systemd.listen_fds(unset_environment=False)
+    if "socket-activation" in own or activated:
         for index, fd in enumerate(systemd.listen_fds()):
             endpoints.append(MonitorEndpoint(f"compat_monitor{index}", EndpointKind.FD,
                                              server=True, pretty=False,
@@ -124,10 +135,10 @@ def build_settings(line: CommandLine) -> DaemonSettings:
         identity=identity,
         pidfile=line.process.get("pidfile"),
         virtual_clock="virtual-clock" in own,
-        socket_mode=int(own.get("socket-mode") or "600", 8),
+        socket_mode=_own_int(own, "socket-mode", base=8) or 0o600,
         allow_remote_tcp="allow-remote-tcp" in own,
         file_backend_dir=own.get("file-backend-dir"),
-        host_commit_limit=int(own["host-commit-limit"]) if own.get("host-commit-limit") else None,
+        host_commit_limit=_own_int(own, "host-commit-limit"),
     )
 
 

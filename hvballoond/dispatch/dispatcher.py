@@ -17,6 +17,7 @@ from hvballoond.clock import Instant
 from hvballoond.dispatch.context import CommandContext, MonitorControl, VmIdentity
 from hvballoond.dispatch.errors import to_qmp_error
 from hvballoond.dispatch.registry import Handler
+from hvballoond.dispatch.schema_check import OutgoingChecker
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.qmp.errors import QmpError
@@ -54,6 +55,7 @@ class Dispatcher:
         self.vm = vm
         self._handlers = handlers
         self._validate = validate
+        self.outgoing = OutgoingChecker()
 
     def knows(self, command: str) -> bool:
         return command in self._handlers
@@ -74,5 +76,9 @@ class Dispatcher:
             return Outcome(to_qmp_error(err), ctx.events)
         except Exception as err:  # a bug of ours must not take the monitor down
             log.exception("qmp.command.crashed", command=command)
-            return Outcome(QmpError(f"internal error in {command}: {err}"), ctx.events)
+            return Outcome(QmpError(f"internal error in {command}: {err!r}"), ctx.events)
+        problem = self.outgoing.check_return(command, result)
+        if problem is not None:
+            # Only under test (strict checking): make the bug visible in the reply itself.
+            return Outcome(QmpError(f"hvballoond schema violation: {problem}"), ctx.events)
         return Outcome(result, ctx.events)

@@ -306,7 +306,7 @@ class Machine:
 
     def query_status(self) -> JSONObject:
         """``query-status``: ``{"status", "running"}`` in schema order."""
-        return {"status": self.run.state.value, "running": self.run.running}
+        return {"running": self.run.running, "status": self.run.state.value}
 
     def _maybe_boot(self, now: Instant) -> list[MachineEvent]:
         if self.guest_booted or not self.run.running:

@@ -153,6 +153,8 @@ def _describe_member(m: _Member, info: SourceInfo | None) -> str:
 
 
 class _Checker:
+    """Definitions while they are defined and checked (scripts/qapi/schema.py's order)."""
+
     def __init__(self, pragmas: Pragmas) -> None:
         self.pragmas = pragmas
         self.entities: list[_Entity] = []

@@ -105,37 +105,45 @@ class Doc:
 
 
 @dataclass(slots=True)
+class _SectionText:
+    """A section being read; ``text`` accumulates ``line + "\\n"`` as QEMU's does."""
+
+    kind: SectionKind
+    info: SourceInfo
+    text: str = ""
+    name: str | None = None
+
+
+@dataclass(slots=True)
 class _Builder:
     info: SourceInfo
     symbol: str | None
-    # [kind, info, text, name]; text accumulates line + "\n" like QAPIDoc.Section.
-    sections: list[list[object]] = field(default_factory=list)
+    sections: list[_SectionText] = field(default_factory=list)
     member_names: set[str] = field(default_factory=set)
     feature_names: set[str] = field(default_factory=set)
     tagged_seen: set[SectionKind] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.sections.append([SectionKind.PLAIN, self.info, "", None])
+        self.sections.append(_SectionText(SectionKind.PLAIN, self.info))
 
     def append_line(self, text: str) -> None:
-        section = self.sections[-1]
-        section[2] = str(section[2]) + text + "\n"
+        self.sections[-1].text += text + "\n"
 
     def ensure_untagged_section(self, info: SourceInfo) -> None:
         last = self.sections[-1]
-        if last[0] is SectionKind.PLAIN:
-            if not last[2]:
-                last[1] = info  # empty so far: it starts here
-            last[2] = str(last[2]) + "\n"
+        if last.kind is SectionKind.PLAIN:
+            if not last.text:
+                last.info = info  # empty so far: it starts here
+            last.text += "\n"
             return
-        self.sections.append([SectionKind.PLAIN, info, "", None])
+        self.sections.append(_SectionText(SectionKind.PLAIN, info))
 
     def new_tagged_section(self, info: SourceInfo, kind: SectionKind) -> None:
         if kind is not SectionKind.TODO:
             if kind in self.tagged_seen:
                 raise SchemaError(info, f"duplicated '{kind.value}' section")
             self.tagged_seen.add(kind)
-        self.sections.append([kind, info, "", None])
+        self.sections.append(_SectionText(kind, info))
 
     def new_description(self, info: SourceInfo, name: str, kind: SectionKind) -> None:
         names = self.member_names if kind is SectionKind.MEMBER else self.feature_names
@@ -144,16 +152,15 @@ class _Builder:
         if name in names:
             raise SchemaError(info, f"'{name}' parameter name duplicated")
         names.add(name)
-        self.sections.append([kind, info, "", name])
+        self.sections.append(_SectionText(kind, info, name=name))
 
     def finish(self, lines: list[DocLine]) -> Doc:
         out: list[Section] = []
-        for kind, info, text, name in self.sections:
-            assert isinstance(kind, SectionKind) and isinstance(info, SourceInfo)
-            stripped = str(text).strip("\n")
-            if kind is not SectionKind.PLAIN and not stripped:
-                raise SchemaError(info, f"text required after '{kind.value}:'")
-            out.append(Section(kind, info, stripped, name if isinstance(name, str) else None))
+        for section in self.sections:
+            text = section.text.strip("\n")
+            if section.kind is not SectionKind.PLAIN and not text:
+                raise SchemaError(section.info, f"text required after '{section.kind.value}:'")
+            out.append(Section(section.kind, section.info, text, section.name))
         return Doc(self.info, self.symbol, tuple(out), tuple(lines))
 
 

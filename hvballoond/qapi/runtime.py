@@ -7,7 +7,8 @@
 * :func:`check_return` and :func:`check_event`, which the test suite uses to hold
   outgoing values to the schema;
 * a re-export of the argument validators of :mod:`hvballoond.qapi.validation` (which
-  does not use pydantic: it is on the request path and must match QEMU's messages).
+  does not use pydantic: it is on the request path and must match QEMU's messages) and
+  of :func:`hvballoond.qapi.keyval.parse_keyval`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from hvballoond.qapi.keyval import parse_keyval
 from hvballoond.qapi.validation import (
     ArgumentError,
     SchemaViolation,
@@ -49,6 +51,7 @@ __all__ = [
     "Uint64",
     "check_event",
     "check_return",
+    "parse_keyval",
     "validate_arguments",
     "validate_keyval",
     "validate_value",

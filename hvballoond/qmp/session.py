@@ -16,9 +16,10 @@ Ordering follows QEMU's monitor (monitor/qmp.c):
   is answered at once, ahead of queued in-band work, whether its reply is an error
   or comes from the caller.
 * Events are written at once and never held back.
-* While in-band work is pending the session reads no further input, as QEMU's
-  monitor suspends reading (§9.1): :meth:`QmpSession.next_request` then returns
-  ``None`` and :attr:`QmpSession.input_paused` is true.
+* Input is read only while QEMU's monitor would read it (§9.1): without OOB, not
+  while an in-band item is unanswered; with OOB, not while 8 items wait behind the
+  running one. :meth:`QmpSession.next_request` then returns ``None`` and
+  :attr:`QmpSession.input_paused` is true.
 
 Typical use by the I/O layer::
 
@@ -39,7 +40,13 @@ from enum import Enum, auto
 from typing import Final, Protocol
 
 from hvballoond.qmp.errors import ErrorClass, QmpError
-from hvballoond.wire.encode import encode, encode_pretty, qdict_order
+from hvballoond.wire.encode import (
+    encode,
+    encode_error,
+    encode_pretty,
+    encode_return,
+    ordered_keys,
+)
 from hvballoond.wire.streamer import JsonStreamer, WireError
 from hvballoond.wire.values import JSONObject, JSONValue
 
@@ -51,7 +58,7 @@ __all__ = [
     "SessionState",
 ]
 
-# monitor/monitor-internal.h QMP_REQ_QUEUE_LEN_MAX: in-band items that may wait
+# include/monitor/monitor.h QMP_REQ_QUEUE_LEN_MAX: in-band items that may wait
 # while OOB is enabled.
 IN_BAND_QUEUE_MAX: Final = 8
 
@@ -123,6 +130,7 @@ class QmpSession:
         self, *, catalog: CommandCatalog, greeting: JSONObject, pretty: bool = False
     ) -> None:
         self._catalog = catalog
+        self._pretty = pretty
         self._encode = encode_pretty if pretty else encode
         self._streamer = JsonStreamer()
         self._state = SessionState.NEGOTIATING
@@ -197,7 +205,7 @@ class QmpSession:
             if item is None:
                 return None
             if isinstance(item, WireError):
-                self._answer_inband(_error_message(None, ErrorClass.GENERIC_ERROR, item.desc))
+                self._answer_inband(self._error(None, ErrorClass.GENERIC_ERROR, item.desc))
                 continue
             request = self._check_request(item.value)
             if request is not None:
@@ -210,7 +218,7 @@ class QmpSession:
         """qapi/qmp-dispatch.c ``qmp_dispatch`` up to running the command."""
         if not isinstance(value, dict):
             self._answer_inband(
-                _error_message(None, ErrorClass.GENERIC_ERROR, "QMP input must be a JSON object")
+                self._error(None, ErrorClass.GENERIC_ERROR, "QMP input must be a JSON object")
             )
             return None
         # monitor/qmp.c qmp_is_oob(): such requests bypass the in-band queue, and so
@@ -220,7 +228,7 @@ class QmpSession:
         reply_id = (request_id,) if "id" in value else None
         desc = self._envelope_error(value)
         if desc is not None:
-            self._answer(_error_message(reply_id, ErrorClass.GENERIC_ERROR, desc), immediate)
+            self._answer(self._error(reply_id, ErrorClass.GENERIC_ERROR, desc), immediate)
             return None
         command = value.get("execute")
         oob = False
@@ -232,11 +240,11 @@ class QmpSession:
             desc = f"The command {command} has not been found"
             if self._state is SessionState.NEGOTIATING:
                 desc = _NEGOTIATION_DESC
-            self._answer(_error_message(reply_id, ErrorClass.COMMAND_NOT_FOUND, desc), immediate)
+            self._answer(self._error(reply_id, ErrorClass.COMMAND_NOT_FOUND, desc), immediate)
             return None
         if oob and not self._catalog.allows_oob(command):
             desc = f"The command {command} does not support OOB"
-            self._answer(_error_message(reply_id, ErrorClass.GENERIC_ERROR, desc), immediate)
+            self._answer(self._error(reply_id, ErrorClass.GENERIC_ERROR, desc), immediate)
             return None
         arguments = value.get("arguments")
         if arguments is None:
@@ -247,7 +255,7 @@ class QmpSession:
     def _envelope_error(self, request: JSONObject) -> str | None:
         """qapi/qmp-dispatch.c ``qmp_dispatch_check_obj``: members in qdict order."""
         exec_key = None
-        for key in qdict_order(list(request)):
+        for key in ordered_keys(request):
             if key == "execute" or (key == "exec-oob" and self._oob_enabled):
                 if not isinstance(request[key], str):
                     return f"QMP input member '{key}' must be a string"
@@ -306,10 +314,14 @@ class QmpSession:
         Raises:
             ValueError: If ``request`` is an in-band request that is not pending.
         """
-        message: JSONObject = {"return": result}
-        if request.has_id:
-            message["id"] = request.id
-        self._answer_request(request, message)
+        reply_id = (request.id,) if request.has_id else None
+        if self._pretty:
+            message: JSONObject = {"return": result}
+            if reply_id is not None:
+                message["id"] = reply_id[0]
+            self._answer_request(request, self._encode(message))
+        else:
+            self._answer_request(request, encode_return(result, reply_id))
 
     def send_error(self, request: Request | None, error: QmpError) -> None:
         """Answer a request with an error: ``{"id": ..., "error": {...}}``.
@@ -330,10 +342,10 @@ class QmpSession:
             desc = _NEGOTIATION_DESC  # monitor/qmp.c monitor_qmp_dispatch()
         if request is None:
             if self._state is not SessionState.CLOSED:
-                self._answer_inband(_error_message(None, error.error_class, desc))
+                self._answer_inband(self._error(None, error.error_class, desc))
             return
         reply_id = (request.id,) if request.has_id else None
-        self._answer_request(request, _error_message(reply_id, error.error_class, desc))
+        self._answer_request(request, self._error(reply_id, error.error_class, desc))
 
     def send_event(self, event: JSONObject) -> None:
         """Send an event; dropped unless in command mode (spec §8.3).
@@ -354,10 +366,20 @@ class QmpSession:
         self._out.clear()
         return data
 
-    def _answer_request(self, request: Request, message: JSONObject) -> None:
+    def _error(
+        self, reply_id: tuple[JSONValue] | None, error_class: ErrorClass, desc: str
+    ) -> bytes:
+        """An error reply; its id, if any, is given as a 1-tuple."""
+        if not self._pretty:
+            return encode_error(error_class.value, desc, reply_id)
+        message: JSONObject = {"error": {"class": error_class.value, "desc": desc}}
+        if reply_id is not None:
+            message["id"] = reply_id[0]
+        return self._encode(message)
+
+    def _answer_request(self, request: Request, data: bytes) -> None:
         if self._state is SessionState.CLOSED:
             return  # the client is gone; its reply is lost (§9.4)
-        data = self._encode(message)
         if request.oob:
             self._out.append(data)
             return
@@ -369,14 +391,13 @@ class QmpSession:
             raise ValueError(f"no pending in-band request {request!r}")
         self._flush()
 
-    def _answer(self, message: JSONObject, immediate: bool) -> None:
+    def _answer(self, data: bytes, immediate: bool) -> None:
         if immediate:
-            self._out.append(self._encode(message))
+            self._out.append(data)
         else:
-            self._answer_inband(message)
+            self._answer_inband(data)
 
-    def _answer_inband(self, message: JSONObject) -> None:
-        data = self._encode(message)
+    def _answer_inband(self, data: bytes) -> None:
         if self._inflight:
             self._inflight.append(_Slot(None, data))
         else:
@@ -388,16 +409,6 @@ class QmpSession:
             data = inflight.popleft().data
             assert data is not None
             self._out.append(data)
-
-
-def _error_message(
-    reply_id: tuple[JSONValue] | None, error_class: ErrorClass, desc: str
-) -> JSONObject:
-    """``{"error": {"class", "desc"}}`` plus the id, inserted as QEMU does."""
-    message: JSONObject = {"error": {"class": error_class.value, "desc": desc}}
-    if reply_id is not None:
-        message["id"] = reply_id[0]
-    return message
 
 
 def _offered_capabilities(greeting: JSONObject) -> frozenset[str]:

@@ -96,7 +96,8 @@ class QmpConnection(asyncio.Protocol):
         if self._closed or self.transport is None:
             return
         self.session = QmpSession(catalog=self.monitor.vm.catalog,
-                                  greeting=self.monitor.vm.greeting())
+                                  greeting=self.monitor.vm.greeting(),
+                                  pretty=self.monitor.pretty)
         self.monitor.vm.hub.subscribe(self)
         for chunk in self._early_input:
             self.session.receive_data(chunk)

@@ -102,7 +102,8 @@ class DirectoryFileProbe:
             if len(fields) < 4 or fields[2] != "hugetlbfs":
                 continue
             mount = fields[1]
-            if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
+            inside = real == mount or real.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
                 best = mount
                 size = _hugetlb_page_size(fields[3])
         return size

@@ -9,6 +9,7 @@ import structlog
 
 from hvballoond.clock import Instant
 from hvballoond.dispatch.events import to_qapi_event
+from hvballoond.dispatch.schema_check import OutgoingChecker
 from hvballoond.machine.events import MachineEvent
 from hvballoond.qmp.throttle import EventThrottle
 from hvballoond.wire.values import JSONObject
@@ -36,7 +37,8 @@ def stamp(name: str, data: JSONObject | None, now: Instant) -> JSONObject:
 class EventHub:
     """One per VM: every monitor of the VM subscribes its active client."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, checker: OutgoingChecker | None = None) -> None:
+        self._checker = checker or OutgoingChecker()
         self._throttle = EventThrottle()
         self._sinks: list[EventSink] = []
 
@@ -50,6 +52,8 @@ class EventHub:
     def publish(self, events: Iterable[MachineEvent], now: Instant) -> None:
         for machine_event in events:
             qapi = to_qapi_event(machine_event)
+            if qapi.data is None or "commited" not in qapi.data:  # v3 spelling: not in schema
+                self._checker.check_event(qapi.name, qapi.data)
             event = stamp(qapi.name, qapi.data, now)
             for ready in self._throttle.offer(event, now.mono_ns):
                 self._deliver(ready)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
@@ -137,9 +138,7 @@ class Listeners:
         for server in self.servers:
             server.close()
         for path in self.created_paths:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
         self.servers.clear()
         self.created_paths.clear()

@@ -60,7 +60,7 @@ class VmRuntime:
         self.catalog = catalog
         self.clock = clock
         self.version = version
-        self.hub = EventHub()
+        self.hub = EventHub(checker=dispatcher.outgoing)
         self.monitors: list[Monitor] = []
         self._on_exit = on_exit
         self._timer: asyncio.TimerHandle | None = None
@@ -126,7 +126,9 @@ class VmRuntime:
     def advance_virtual_clock(self, ns: int) -> None:
         clock = self.clock
         if not isinstance(clock, FakeClock):
-            raise QmpError("the virtual clock is not enabled (start hvballoond with --virtual-clock)")
+            raise QmpError(
+                "the virtual clock is not enabled (start hvballoond with --virtual-clock)"
+            )
         target = clock.mono_ns + ns
         while True:
             deadline = self._next_deadline()

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 import json.encoder
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
-from hvballoond.wire.values import JSONValue
+from hvballoond.wire.values import JSONObject, JSONValue
 
-__all__ = ["encode", "encode_pretty", "qdict_bucket", "qdict_order"]
+__all__ = [
+    "encode",
+    "encode_error",
+    "encode_pretty",
+    "encode_return",
+    "ordered_keys",
+    "qdict_bucket",
+    "qdict_order",
+]
 
 QDICT_BUCKETS: Final = 512
 _CACHE_MAX: Final = 1 << 14
@@ -47,6 +55,7 @@ _SHORT_ESCAPES: Final = {
 _buckets: dict[str, int] = {}
 _orders: dict[tuple[str, ...], tuple[str, ...]] = {}
 _quoted_keys: dict[str, str] = {}
+_heads: dict[str, tuple[str, str]] = {}
 
 
 class _TooDeep(Exception):
@@ -95,6 +104,18 @@ def _order(keys: tuple[str, ...]) -> tuple[str, ...]:
             _orders.clear()
         _orders[keys] = order
     return order
+
+
+def ordered_keys(members: Mapping[str, object]) -> tuple[str, ...]:
+    """The keys of ``members`` in the order QEMU prints them (see :func:`qdict_order`).
+
+    Args:
+        members: An object whose keys were inserted in QAPI schema or input order.
+
+    Returns:
+        The keys, as a cached tuple.
+    """
+    return _order(tuple(members))
 
 
 def qdict_order(keys: Sequence[str]) -> list[str]:
@@ -172,6 +193,18 @@ def _scalar(value: JSONValue) -> str:
 # ----------------------------------------------------------- compact, fast
 
 
+def _member_heads(key: str) -> tuple[str, str]:
+    """``{"key": `` and ``, "key": ``, cached: what precedes a member's value."""
+    heads = _heads.get(key)
+    if heads is None:
+        quoted = _quote(key)
+        heads = ("{" + quoted + ": ", ", " + quoted + ": ")
+        if len(_heads) >= _CACHE_MAX:
+            _heads.clear()
+        _heads[key] = heads
+    return heads
+
+
 def _write(value: JSONValue, out: list[str], depth: int) -> None:
     kind = type(value)
     if kind is str:
@@ -184,11 +217,10 @@ def _write(value: JSONValue, out: list[str], depth: int) -> None:
             return
         if depth > _RECURSION_MAX:
             raise _TooDeep
-        separator = "{"
+        index = 0
         for key in _order(tuple(value)):
-            out.append(separator)
-            out.append(_quote_key(key))
-            out.append(": ")
+            out.append(_member_heads(key)[index])
+            index = 1
             member = value[key]
             if type(member) is str:
                 out.append(_quote(member))
@@ -196,7 +228,6 @@ def _write(value: JSONValue, out: list[str], depth: int) -> None:
                 out.append(str(member))
             else:
                 _write(member, out, depth + 1)
-            separator = ", "
         out.append("}")
     elif isinstance(value, list):
         if not value:
@@ -306,6 +337,61 @@ def encode(value: JSONValue) -> bytes:
     except _TooDeep:
         text = _write_general(value, pretty=False)
     return (text + "\r\n").encode("ascii")
+
+
+def encode_return(result: JSONValue, reply_id: tuple[JSONValue] | None) -> bytes:
+    """``encode({"return": result, "id": reply_id[0]})``, without building the message.
+
+    QEMU prints ``return`` (bucket 401) before ``id`` (bucket 486).
+
+    Args:
+        result: The command's return value.
+        reply_id: ``(id,)`` to echo, or ``None`` when the request had no id.
+
+    Returns:
+        The same bytes as :func:`encode` gives for the message.
+    """
+    out = ['{"return": ']
+    try:
+        _write(result, out, 1)
+        if reply_id is not None:
+            out.append(', "id": ')
+            _write(reply_id[0], out, 1)
+    except _TooDeep:
+        message: JSONObject = {"return": result}
+        if reply_id is not None:
+            message["id"] = reply_id[0]
+        return encode(message)
+    out.append("}\r\n")
+    return "".join(out).encode("ascii")
+
+
+def encode_error(error_class: str, desc: str, reply_id: tuple[JSONValue] | None) -> bytes:
+    """``encode({"error": {"class": ..., "desc": ...}, "id": reply_id[0]})``, directly.
+
+    QEMU prints ``id`` (486) before ``error`` (489), and ``class`` (211) before
+    ``desc`` (377).
+
+    Args:
+        error_class: The error class name.
+        desc: The error text.
+        reply_id: ``(id,)`` to echo, or ``None``.
+
+    Returns:
+        The same bytes as :func:`encode` gives for the message.
+    """
+    tail = '"error": {"class": ' + _quote(error_class) + ', "desc": ' + _quote(desc) + "}}\r\n"
+    if reply_id is None:
+        return ("{" + tail).encode("ascii")
+    out = ['{"id": ']
+    try:
+        _write(reply_id[0], out, 1)
+    except _TooDeep:
+        message: JSONObject = {"error": {"class": error_class, "desc": desc}, "id": reply_id[0]}
+        return encode(message)
+    out.append(", ")
+    out.append(tail)
+    return "".join(out).encode("ascii")
 
 
 def encode_pretty(value: JSONValue) -> bytes:

@@ -14,7 +14,7 @@ from hvballoond.wire.items import Item, Parsed, WireError
 from hvballoond.wire.unicode import decode_mod_utf8, is_valid_codepoint, writer_text
 from hvballoond.wire.values import JSONObject, JSONValue
 
-__all__ = ["convert_number", "decode_string", "parse_tokens"]
+__all__ = ["parse_tokens"]
 
 _PREFIX: Final = "JSON parse error, "
 # qobject/json-parser.c formats its messages into a 1024-byte buffer.
@@ -54,7 +54,7 @@ def _error(message: str) -> WireError:
     return WireError(_PREFIX + message[:_MESSAGE_MAX])
 
 
-def convert_number(token: bytes) -> int | float:
+def _convert_number(token: bytes) -> int | float:
     """Convert a number token (spec §5.7).
 
     Integers become int64 if they fit, else uint64 if non-negative and they fit,
@@ -87,7 +87,7 @@ def _hex4(token: bytes, start: int) -> int:
     return int(digits, 16)
 
 
-def decode_string(token: bytes) -> str:
+def _decode_string(token: bytes) -> str:
     """Decode a string token, quotes included, as qobject/json-parser.c ``parse_string``.
 
     Args:
@@ -148,9 +148,9 @@ def _scalar(token: bytes) -> JSONValue:
     """Value of a string, number or keyword token; raises _ParseError otherwise."""
     first = token[0]
     if first in _STRING_STARTS:
-        return decode_string(token)
+        return _decode_string(token)
     if first in _NUMBER_STARTS:
-        return convert_number(token)
+        return _convert_number(token)
     if token == b"true":
         return True
     if token == b"false":

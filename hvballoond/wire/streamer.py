@@ -13,6 +13,9 @@ tested item for item against :mod:`hvballoond.wire.reference`):
   ``\\u`` escapes, no integer of 19 or more digits and no duplicate key, because on
   such input the scanner and QEMU agree exactly (same grammar, same whitespace, same
   escapes, correctly rounded doubles, NaN and Infinity refused);
+* a message framed from tokens is offered to the same scanner with its tokens
+  joined by spaces (which Python then reads as the very same tokens), under the
+  same conditions;
 * inside a message, runs of tokens other than brackets are lexed with one regex
   and accounted in bulk.
 """
@@ -88,6 +91,35 @@ _scan_checked: Final[Callable[[str, int], tuple[JSONValue, int]]] = json.scanner
         parse_constant=_reject_constant, object_pairs_hook=_unique_members
     )
 )
+
+
+_LONG_DIGIT_BYTES: Final = re.compile(rb"[0-9]{19}")
+
+
+def _scan_tokens(tokens: list[bytes]) -> tuple[JSONValue] | None:
+    """Parse a framed message with the C scanner if that gives QEMU's value.
+
+    Joined with spaces, the tokens read the same to Python as to QEMU; the checks
+    are those of the whole-message shortcut (see the module docstring).
+
+    Returns:
+        ``(value,)``, or ``None`` to leave the message to the token parser.
+    """
+    text = b" ".join(tokens)
+    if not text.isascii() or b"\\u" in text or _LONG_DIGIT_BYTES.search(text):
+        return None
+    source = text.decode("ascii")
+    try:
+        value, end = _scan_plain(source, 0)
+        if end != len(source):
+            return None
+        # Each member has its own ':' token.
+        colons = tokens.count(b":")
+        if colons and not (isinstance(value, dict) and len(value) == colons):
+            value, end = _scan_checked(source, 0)
+    except (ValueError, StopIteration, RecursionError, _DuplicateKey):
+        return None
+    return (value,)
 
 
 def _stray(text: bytes) -> WireError:
@@ -197,9 +229,13 @@ class JsonStreamer:
         brackets = self._brackets
         if (braces > 0 or brackets > 0) and braces >= 0 and brackets >= 0:
             return None
-        item = parse_tokens(self._tokens)
+        tokens = self._tokens
         self._drop_message()
-        return item
+        if self._shortcuts and len(tokens) > 1:
+            value = _scan_tokens(tokens)
+            if value is not None:
+                return Parsed(value[0])
+        return parse_tokens(tokens)
 
     def _bulk_tokens(self) -> WireError | None:
         """Take a run of non-bracket tokens in one go while a message is open.

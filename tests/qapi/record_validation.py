@@ -231,6 +231,24 @@ CASES: list[tuple[str, str, JSONObject | None]] = [
         "human-monitor-command",
         _hmp("object_add memory-backend-ram,id=h1,size=1M,host-nodes.0=0,host-nodes.x=1"),
     ),
+    ("kv-parse-eq", "human-monitor-command", _hmp("object_add memory-backend-ram,id")),
+    ("kv-parse-space", "human-monitor-command", _hmp("object_add memory-backend-ram,a b=1")),
+    ("kv-parse-empty", "human-monitor-command", _hmp("object_add memory-backend-ram,,id=x")),
+    (
+        "kv-parse-index",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=m,size=1M,x.0y=1"),
+    ),
+    (
+        "kv-parse-long",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=m,size=1M," + "a" * 128 + "=1"),
+    ),
+    (
+        "kv-parse-mixed",
+        "human-monitor-command",
+        _hmp("object_add memory-backend-ram,id=m,size=1M,host-nodes.0=0,host-nodes=1"),
+    ),
     (
         "kvok-all",
         "human-monitor-command",

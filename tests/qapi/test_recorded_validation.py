@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hvballoond.qapi.keyval import parse_keyval
 from hvballoond.qapi.validation import ArgumentError, validate_arguments, validate_keyval
 from hvballoond.qapi.validation import validate_value as check_property
 from hvballoond.wire.values import JSONObject, JSONValue
@@ -95,14 +96,12 @@ def test_accepted_like_qemu(case: Case) -> None:
 
 
 def _object_add_keyval(command_line: str) -> dict[str, str]:
-    """The key=value pairs of an HMP ``object_add`` line (no ',,' escapes needed)."""
+    """The key=value pairs of an HMP ``object_add`` line."""
     assert command_line.startswith("object_add ")
-    values: dict[str, str] = {}
-    for i, item in enumerate(command_line[len("object_add ") :].split(",")):
-        key, sep, value = item.partition("=")
-        if not sep and i == 0:
-            key, value = "qom-type", key  # the implied first key
-        values[key] = value
+    values, help_requested = parse_keyval(
+        command_line[len("object_add ") :], implied_key="qom-type"
+    )
+    assert not help_requested
     return values
 
 
@@ -119,6 +118,7 @@ def test_keyval_rejected_like_qemu(case: Case) -> None:
     with pytest.raises(ArgumentError) as err:
         validate_keyval("ObjectOptions", _object_add_keyval(_command_line(case)))
     assert err.value.desc == output[len("Error: ") :].removesuffix("\r\n")
+    assert output.count("\r\n") == 1
 
 
 @pytest.mark.parametrize("case", _ids("kvok-"), ids=lambda c: c.case_id)

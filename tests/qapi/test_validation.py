@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hvballoond.qapi.codegen import validation_tables
 from hvballoond.qapi.compiler import compile_schema
+from hvballoond.qapi.keyval import parse_keyval
 from hvballoond.qapi.validation import (
     ArgumentError,
     Validator,
@@ -375,3 +376,36 @@ def test_validation_is_fast() -> None:
     # Budgets from the task: < 3 us for an empty argument set, < 10 us for balloon.
     assert _best_seconds("query-status", {}) < 3e-6
     assert _best_seconds("balloon", {"value": 536870912}) < 10e-6
+
+
+# -- key=value text -----------------------------------------------------------------------
+
+
+def test_parse_keyval_splits_pairs() -> None:
+    assert parse_keyval("memory-backend-ram,id=m,size=1M,,x", implied_key="qom-type") == (
+        {"qom-type": "memory-backend-ram", "id": "m", "size": "1M,x"},
+        False,
+    )
+    assert parse_keyval("id=a,host-nodes.0=1,id=b,") == ({"id": "b", "host-nodes.0": "1"}, False)
+    assert parse_keyval("pc-dimm,help", implied_key="driver") == ({"driver": "pc-dimm"}, True)
+    assert parse_keyval("") == ({}, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "desc"),
+    [
+        ("memory-backend-ram,id=m", "Expected '=' after parameter 'memory-backend-ram'"),
+        ("id=m,size", "Expected '=' after parameter 'size'"),
+        ("a b=1", "Invalid parameter 'a b'"),
+        ("=1", "Invalid parameter ''"),
+        (",a=1", "Invalid parameter ''"),
+        ("0=1", "Invalid parameter '0'"),
+        ("a.0x=1", "Invalid parameter 'a.0x'"),
+        ("a" * 128 + "=1", "Parameter '" + "a" * 128 + "' is too long"),
+        ("b." + "a" * 128 + "=1", "Parameter fragment '" + "a" * 128 + "' is too long"),
+    ],
+)
+def test_parse_keyval_errors(text: str, desc: str) -> None:
+    with pytest.raises(ArgumentError) as err:
+        parse_keyval(text)
+    assert err.value.desc == desc

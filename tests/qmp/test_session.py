@@ -313,6 +313,15 @@ def test_nesting_limits() -> None:
     )
 
 
+def test_token_count_limit_replies() -> None:
+    client = Client(negotiate=True)
+    assert client.send(b"[" + b"1," * 1048576 + b"1]") == [
+        generic("JSON token count limit exceeded"),
+        generic("QMP input must be a JSON object"),
+        generic("JSON parse error, expecting value"),
+    ]
+
+
 def test_deeply_nested_id_is_echoed() -> None:
     client = Client(negotiate=True)
     depth = 1023  # plus the request object: 1024 levels
@@ -493,8 +502,32 @@ def test_disconnect_drops_input_and_pending_work() -> None:
 
 
 def test_pretty_output() -> None:
+    # [observed] on a monitor with pretty=on.
     session = QmpSession(catalog=Catalog(), greeting=GREETING, pretty=True)
-    assert session.data_to_send().startswith(b'{\r\n    "QMP": {\r\n        "version": {')
+    assert session.data_to_send() == (
+        b'{\r\n    "QMP": {\r\n        "version": {\r\n            "qemu": {\r\n'
+        b'                "micro": 2,\r\n                "minor": 0,\r\n'
+        b'                "major": 10\r\n            },\r\n'
+        b'            "package": "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"\r\n        },\r\n'
+        b'        "capabilities": [\r\n            "oob"\r\n        ]\r\n    }\r\n}\r\n'
+    )
     session.receive_data(b'{"execute":"qmp_capabilities","id":1}')
     pump(session)
     assert session.data_to_send() == b'{\r\n    "return": {\r\n    },\r\n    "id": 1\r\n}\r\n'
+    session.receive_data(b'{"execute":"query-status","id":[1,{"a":[]},[[]],{}]}')
+    pump(session)
+    assert session.data_to_send() == (
+        b'{\r\n    "return": {\r\n        "status": "prelaunch",\r\n'
+        b'        "running": false\r\n    },\r\n    "id": [\r\n        1,\r\n'
+        b'        {\r\n            "a": [\r\n            ]\r\n        },\r\n'
+        b"        [\r\n            [\r\n            ]\r\n        ],\r\n"
+        b"        {\r\n        }\r\n    ]\r\n}\r\n"
+    )
+    session.receive_data(b'"x"{"execute":"nonexist"}')
+    pump(session)
+    assert session.data_to_send() == (
+        b'{\r\n    "error": {\r\n        "class": "GenericError",\r\n'
+        b'        "desc": "QMP input must be a JSON object"\r\n    }\r\n}\r\n'
+        b'{\r\n    "error": {\r\n        "class": "CommandNotFound",\r\n'
+        b'        "desc": "The command nonexist has not been found"\r\n    }\r\n}\r\n'
+    )

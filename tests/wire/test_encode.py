@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hvballoond.wire import encode as encode_module
-from hvballoond.wire.encode import encode, encode_pretty, qdict_bucket, qdict_order
-from hvballoond.wire.values import JSONValue
+from hvballoond.wire.encode import (
+    encode,
+    encode_error,
+    encode_pretty,
+    encode_return,
+    ordered_keys,
+    qdict_bucket,
+    qdict_order,
+)
+from hvballoond.wire.values import JSONObject, JSONValue
 
 # Spec §1.2 bucket table.
 BUCKETS = {
@@ -202,3 +210,40 @@ def test_pretty_matches_qemu() -> None:
         b'            ]\r\n        },\r\n        "x"\r\n    ]\r\n}\r\n'
     )
     assert encode_pretty({}) == b"{\r\n}\r\n"
+
+
+@settings(max_examples=200, derandomize=True)
+@given(
+    result=json_values,
+    reply_id=st.none() | json_values.map(lambda v: (v,)),
+    error_class=st.text(max_size=12),
+    desc=st.text(max_size=30),
+)
+def test_reply_shortcuts_match_encode(
+    result: JSONValue, reply_id: tuple[JSONValue] | None, error_class: str, desc: str
+) -> None:
+    success: JSONObject = {"return": result}
+    error: JSONObject = {"error": {"class": error_class, "desc": desc}}
+    if reply_id is not None:
+        success["id"] = error["id"] = reply_id[0]
+    assert encode_return(result, reply_id) == encode(success)
+    assert encode_error(error_class, desc, reply_id) == encode(error)
+
+
+def test_reply_shortcuts_with_deep_ids() -> None:
+    deep: JSONValue = [[]]
+    for _ in range(600):
+        deep = [deep]
+    assert encode_return({}, (deep,)) == encode({"return": {}, "id": deep})
+    assert encode_return(deep, None) == encode({"return": deep})
+    assert encode_error("GenericError", "x", (deep,)) == encode(
+        {"error": {"class": "GenericError", "desc": "x"}, "id": deep}
+    )
+
+
+def test_ordered_keys() -> None:
+    assert ordered_keys({"id": 1, "execute": "x", "arguments": {}}) == (
+        "execute",
+        "arguments",
+        "id",
+    )

@@ -15,6 +15,7 @@ from hvballoond.wire.items import (
     Parsed,
     WireError,
 )
+from hvballoond.wire.parser import parse_tokens
 from hvballoond.wire.reference import ReferenceStreamer
 from hvballoond.wire.streamer import JsonStreamer
 from hvballoond.wire.values import JSONValue
@@ -376,3 +377,25 @@ def test_string_of_exactly_the_cut_length_is_a_token() -> None:
         WireError("JSON token size limit exceeded"),
         err("invalid keyword 'x'"),
     ]
+
+
+def test_plain_requests_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pipelined plain requests never reach the token parser (the performance path)."""
+    import hvballoond.wire.streamer as streamer_module
+
+    calls: list[int] = []
+
+    def counting_parse(tokens: list[bytes]) -> Item:
+        calls.append(len(tokens))
+        return parse_tokens(tokens)
+
+    monkeypatch.setattr(streamer_module, "parse_tokens", counting_parse)
+    data = b"".join(b'{"execute":"query-status","id":%d}\n' % i for i in range(5000))
+    chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+    items = drain(JsonStreamer(), chunks)
+    assert items == [ok({"execute": "query-status", "id": i}) for i in range(5000)]
+    # Only the few messages split across reads go through the general path.
+    assert len(calls) <= len(chunks)
+    calls.clear()
+    drain(JsonStreamer(), [b'{"execute": "x", "arguments": {"a": [1, {"b": null}]}, "id": "k:v"}'])
+    assert calls == []

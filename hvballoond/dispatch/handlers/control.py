@@ -30,7 +30,7 @@ def query_version(ctx: CommandContext, args: JSONObject) -> JSONValue:
 @command("query-commands")
 def query_commands(ctx: CommandContext, args: JSONObject) -> JSONValue:
     # QEMU lists commands in reverse registration order; we use reverse schema order.
-    return [{"name": name} for name in reversed(COMMANDS) if name in HANDLERS]
+    return [{"name": name} for name in reversed(list(COMMANDS)) if name in HANDLERS]
 
 
 @command("query-qmp-schema")

@@ -63,12 +63,12 @@ def _string_arg(text: str, pos: int) -> tuple[str | None, int]:
         out = []
         pos += 1
         while pos < len(text) and text[pos] != '"':
-            ch = text[pos]
+            ch: str | None = text[pos]
             if ch == "\\" and pos + 1 < len(text):
                 pos += 1
                 ch = {"n": "\n", "r": "\r", "\\": "\\", "'": "'", '"': '"'}.get(text[pos])
-                if ch is None:
-                    return None, len(text)
+            if ch is None:
+                return None, len(text)
             out.append(ch)
             pos += 1
         if pos >= len(text):
@@ -166,7 +166,9 @@ def run_hmp(ctx: CommandContext, command_line: str) -> str:
             return f"unknown command: '{text[:pos].lstrip(_SPACE)}'\r\n"
         return _crlf(_invoke(ctx, command, text[pos:], typed))
     except _Usage as usage:
-        return _crlf(f'{usage.message}\nTry "help {usage.typed}" for more information\n')
+        # An empty message: the parser already reported on QEMU's stderr (hmp.md §4.3).
+        first = f"{usage.message}\n" if usage.message else ""
+        return _crlf(f'{first}Try "help {usage.typed}" for more information\n')
     except (QmpError, MachineError) as err:
         desc = err.desc if isinstance(err, QmpError) else err.message
         hint = err.hint if isinstance(err, MachineError) else None

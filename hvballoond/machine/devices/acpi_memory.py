@@ -55,7 +55,9 @@ class AcpiMemoryHotplug:
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self.slots = [SlotState() for _ in range(machine.config.ram_slots)]
+        # pc without PIIX4_PM.memory-hotplug-support never sets the slots up.
+        enabled = getattr(machine.config, "piix4_memory_hotplug_support", True)
+        self.slots = [SlotState() for _ in range(machine.config.ram_slots if enabled else 0)]
 
     def plug(self, dimm: Device, slot: int) -> None:
         """``acpi_memory_plug_cb``: the slot now holds ``dimm``."""

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from hvballoond.machine.backends import MemoryBackend
-from hvballoond.machine.errors import MachineError
-from hvballoond.machine.memdev.manager import MemoryDeviceManager
-from hvballoond.machine.memdev.memslots import MemslotLimits
+from hvballoond.machine.memdev.machine_manager import memory_devices
 from hvballoond.machine.qdev import Device
 from hvballoond.machine.qom import InputStyle, Property, QomObject
 from hvballoond.wire.values import JSONValue
@@ -20,9 +18,9 @@ if TYPE_CHECKING:
     from hvballoond.machine.machine import Machine
 
 __all__ = [
-    "MachineMemoryDevices",
     "add_memdev_property",
     "alias_property",
+    "legacy_memdev_property",
     "memory_devices",
     "memory_region_child",
     "numa_node_count",
@@ -30,33 +28,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-
-class MachineMemoryDevices(MemoryDeviceManager):
-    """The machine's :class:`MemoryDeviceManager`, created by ``machine.component()`` the
-    first time a memory device needs it (after the board's layout is final)."""
-
-    def __init__(self, machine: Machine) -> None:
-        config = machine.config
-        limits = MemslotLimits(
-            accel=config.accel,
-            kvm_max_memslots=machine.host.kvm_max_memslots,
-            # Not (yet) in MachineConfig: the emulated host's boot memslots and vhost limit
-            # (memory-devices.md §4.3 proposal); the defaults give plain TCG/KVM behaviour.
-            boot_memslots=getattr(config, "kvm_boot_memslots", 8),
-            vhost_memslots=getattr(config, "vhost_memslots", None),
-        )
-        super().__init__(
-            ram_size=config.ram_size,
-            maxram_size=config.maxram_size,
-            region=machine.device_memory,
-            limits=limits,
-        )
-
-
-def memory_devices(machine: Machine) -> MemoryDeviceManager:
-    """The machine's memory-device manager (one per machine)."""
-    return machine.component(MachineMemoryDevices)
 
 
 def numa_node_count(machine: Machine) -> int:
@@ -96,10 +67,11 @@ def legacy_memdev_property() -> Property:
     return Property("legacy-memdev", "str")
 
 
-def alias_property(name: str, qom_type: str, target: QomObject, target_name: str = "") -> Property:
-    """``object_property_add_alias``: reads and writes go to ``target`` (whose type then
-    appears in error messages, e.g. ``Property 'virtio-mem.size' is not writable``)."""
-    other = target_name or name
+def alias_property(name: str, qom_type: str, target: QomObject) -> Property:
+    """``object_property_add_alias``: reads and writes go to ``target``'s property of the
+    same name (whose type then appears in error messages, e.g. ``Property 'virtio-mem.size'
+    is not writable``)."""
+    other = name
 
     def set_json(value: JSONValue) -> None:
         target.set_json(other, value)
@@ -121,14 +93,3 @@ def memory_region_child(owner: QomObject, name: str) -> None:
     """A ``child<memory-region>`` entry as QEMU lists them (the region itself is opaque)."""
     owner.add_child(name, QomObject("memory-region"))
 
-
-__all__ += ["legacy_memdev_property"]
-
-
-def check_not_busy(backend: MemoryBackend, message: str) -> None:
-    """Refuse a backend another device (or the machine) already maps."""
-    if backend.is_mapped:
-        raise MachineError(message)
-
-
-__all__ += ["check_not_busy"]

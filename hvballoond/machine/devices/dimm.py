@@ -31,7 +31,7 @@ from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
 from hvballoond.machine.memory_map import FlatRange, RegionKind
 from hvballoond.machine.qdev import Device
 from hvballoond.machine.qom import BoolCodec, IntCodec, Property, SizeCodec, StrCodec
-from hvballoond.machine.units import align_down, hx
+from hvballoond.machine.units import align_down, hx, u64
 from hvballoond.wire.values import JSONObject
 
 if TYPE_CHECKING:
@@ -70,7 +70,6 @@ class PcDimm(Device, MemoryDevice):
         self.addr = 0
         self.slot = _UNASSIGNED_SLOT
         self.node = 0
-        self._chosen_slot: int | None = None
         self._declare_properties()
 
     def _declare_properties(self) -> None:
@@ -150,8 +149,8 @@ class PcDimm(Device, MemoryDevice):
             raise MachineError(  # D3
                 "memory hotplug is not enabled: PIIX4_PM.memory-hotplug-support is not set"
             )
-        self._chosen_slot = self._pick_slot(config.ram_slots)
-        previous_slot, self.slot = self.slot, self._chosen_slot
+        # pc_dimm_pre_plug() stores the chosen slot before the generic checks run.
+        previous_slot, self.slot = self.slot, self._pick_slot(config.ram_slots)
         warnings: list[str] = []
         try:
             memory_devices(self.machine).pre_plug(self, warnings=warnings)  # D8
@@ -169,7 +168,7 @@ class PcDimm(Device, MemoryDevice):
         """D4-D7: the requested slot if free, else the lowest free one."""
         if self.slot != _UNASSIGNED_SLOT and not 0 <= self.slot < slots:
             raise MachineError(
-                f"invalid slot number {self.slot}, valid range is [0-{(slots - 1) & (2**64 - 1)}]"
+                f"invalid slot number {self.slot}, valid range is [0-{u64(slots - 1)}]"
             )
         if slots <= 0:
             raise MachineError("no slots where allocated, please specify the 'slots' option")
@@ -207,7 +206,7 @@ class PcDimm(Device, MemoryDevice):
     def _acpi_plug(self, now: Instant) -> list[MachineEvent]:
         self.machine.component(AcpiMemoryHotplug).plug(self, self.slot)
         if self.hotplugged:
-            device_guest(self.machine).dimm_inserted(self, now)
+            device_guest(self.machine).dimm_inserted(self, self.slot, now)
         return []
 
     def unplug_request(self, now: Instant) -> list[MachineEvent]:
@@ -215,7 +214,7 @@ class PcDimm(Device, MemoryDevice):
         if not self.machine.config.acpi_enabled:
             raise MachineError(_NO_ACPI)
         self.machine.component(AcpiMemoryHotplug).unplug_request(self.slot)
-        device_guest(self.machine).dimm_eject_requested(self, now)
+        device_guest(self.machine).dimm_eject_requested(self, self.slot, now)
         return []
 
     def unplug(self, now: Instant) -> list[MachineEvent]:

@@ -174,9 +174,8 @@ class DeviceGuest:
 
     # -- ACPI memory hotplug (DIMMs) --------------------------------------------------------
 
-    def dimm_inserted(self, dimm: Device, now: Instant) -> None:
-        """A DIMM was hot-added: the OSPM reports the device check."""
-        slot = getattr(dimm, "slot", -1)
+    def dimm_inserted(self, dimm: Device, slot: int, now: Instant) -> None:
+        """A DIMM was hot-added into ``slot``: the OSPM reports the device check."""
         if self.policy.dimm is DimmOspm.NONE or not self.running_os:
             return
 
@@ -189,12 +188,12 @@ class DeviceGuest:
 
         self._after(now, self.policy.dimm_insert_ost_ms, ("dimm-insert", id(dimm)), report)
 
-    def dimm_eject_requested(self, dimm: Device, now: Instant) -> None:
-        """``device_del`` of a DIMM: the OSPM ejects it or refuses (or nothing happens)."""
+    def dimm_eject_requested(self, dimm: Device, slot: int, now: Instant) -> None:
+        """``device_del`` of the DIMM in ``slot``: the OSPM ejects it or refuses (or, without
+        an OSPM, nothing happens)."""
         policy = self.policy
         if policy.dimm is DimmOspm.NONE or not self.running_os:
             return
-        slot = getattr(dimm, "slot", -1)
         key = ("dimm-eject", id(dimm))
         if ("device-guest", (*key, "ost")) in self._timers:
             return  # already handling an eject request for this DIMM

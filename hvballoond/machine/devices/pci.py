@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from hvballoond.machine.machine import Machine
 
 __all__ = [
+    "BOOL",
+    "SIZE",
+    "STR",
     "PciDevice",
     "PciSlots",
     "PortBus",
@@ -42,6 +45,7 @@ __all__ = [
     "StaticProps",
     "device_hotpluggable",
     "format_devfn",
+    "is_downstream_port_bus",
     "parse_devfn",
 ]
 
@@ -101,10 +105,8 @@ class StaticProps:
         self.device = device
         self.values: dict[str, JSONValue] = {}
 
-    def add(
-        self, name: str, codec: Codec[Scalar], default: JSONValue, *, settable: bool = True
-    ) -> None:
-        """Declare property ``name`` with ``default`` (``settable=False``: read-only)."""
+    def add(self, name: str, codec: Codec[Scalar], default: JSONValue) -> None:
+        """Declare property ``name`` with ``default``."""
         self.values[name] = default
 
         def store(value: Scalar) -> None:
@@ -115,7 +117,7 @@ class StaticProps:
                 name,
                 codec,
                 getter=lambda: self.values[name],
-                setter=self.device.static_setter(name, store) if settable else None,
+                setter=self.device.static_setter(name, store),
             )
         )
 
@@ -319,5 +321,3 @@ class PciDevice(Device):
             self.assigned_devfn = None
         return []
 
-
-__all__ += ["BOOL", "SIZE", "STR", "is_downstream_port_bus"]

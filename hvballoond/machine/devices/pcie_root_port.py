@@ -70,8 +70,8 @@ class PcieRootPort(PciDevice):
     PARENT = "pcie-root-port-base"
     ABSTRACT = False
     EXTRA_TYPES = (
-        QomType("pci-bridge", "pci-device", abstract=True),
-        QomType("pcie-port", "pci-bridge", abstract=True),
+        QomType("base-pci-bridge", "pci-device", abstract=True),
+        QomType("pcie-port", "base-pci-bridge", abstract=True),
         QomType("pcie-slot", "pcie-port", abstract=True),
         QomType("pcie-root-port-base", "pcie-slot", abstract=True),
     )

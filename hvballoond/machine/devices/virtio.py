@@ -32,12 +32,19 @@ from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
 from hvballoond.machine.memory_map import FlatRange, RegionKind
 from hvballoond.machine.qdev import Device
 from hvballoond.machine.qom import ON_OFF_AUTO, QomType
-from hvballoond.wire.values import JSONObject
 
 if TYPE_CHECKING:
     from hvballoond.machine.machine import Machine
 
-__all__ = ["VirtioDevice", "VirtioMdDevice", "VirtioMdPci", "VirtioPciProxy"]
+__all__ = [
+    "VIRTIO_DEVICE_PROPS",
+    "VIRTIO_PCI_PROPS",
+    "VIRTIO_TYPES",
+    "VirtioDevice",
+    "VirtioMdDevice",
+    "VirtioMdPci",
+    "VirtioPciProxy",
+]
 
 #: VirtIODevice properties, in the backend's qom-list order.
 VIRTIO_DEVICE_PROPS: Final[tuple[PropSpec, ...]] = (
@@ -216,11 +223,9 @@ class VirtioMdPci(VirtioPciProxy, MemoryDevice):
 
     def mapped_ranges(self) -> list[FlatRange]:
         """RAM sections this device maps (for hv-balloon's page classification)."""
-        manager = memory_devices(self.machine)
         return [
             FlatRange(sec.start, sec.end, RegionKind.RAM, self.TYPE)
-            for sec in manager.sections()
-            if sec.owner is self
+            for sec in memory_devices(self.machine).sections_of(self)
         ]
 
     # -- qdev hooks -------------------------------------------------------------------------
@@ -291,14 +296,3 @@ class VirtioMdPci(VirtioPciProxy, MemoryDevice):
 
         self.machine.call_soon(("pcihp-removed", id(self)), deliver, now)
         return []
-
-
-def info_with_id(device: Device, data: JSONObject) -> JSONObject:
-    """Prefix ``id`` (first schema member) when the device has one."""
-    if device.id is None:
-        return data
-    return {"id": device.id, **data}
-
-
-__all__ += ["VIRTIO_DEVICE_PROPS", "VIRTIO_PCI_PROPS", "VIRTIO_TYPES", "info_with_id"]
-

@@ -184,8 +184,9 @@ class VirtioMem(VirtioMdDevice):
             self._resize_usable_region(value, can_shrink=False)
             self.requested_size = value
         # The guest is notified even when nothing changed (virtio_notify_config). Setters
-        # get no time, so the guest reacts at the next advance().
-        self.machine.schedule_host(0, ("virtio-mem-config", id(self)), self._notify_guest)
+        # get no time, so a simulated driver hears of it at the next advance().
+        if device_guest(self.machine).policy.virtio_mem:
+            self.machine.schedule_host(0, ("virtio-mem-config", id(self)), self._notify_guest)
 
     def _notify_guest(self, now: Instant) -> list[MachineEvent]:
         device_guest(self.machine).virtio_mem_config_changed(self, now)

@@ -51,6 +51,16 @@ class DmChannel:
         """``vmbus_channel_reserve``: True if ``size`` more bytes fit in the host->guest ring."""
         return self._to_guest_bytes + size <= self.ring_bytes
 
+    @property
+    def free_bytes(self) -> int:
+        """Free space in the host->guest ring."""
+        return self.ring_bytes - self._to_guest_bytes
+
+    def send_many_to_guest(self, messages: list[bytes]) -> None:
+        """Queue several encoded messages (the caller checked the room)."""
+        self._to_guest.extend(messages)
+        self._to_guest_bytes += sum(map(len, messages))
+
     def send_to_guest(self, data: bytes) -> None:
         """Queue one encoded message for the guest (the caller checked :meth:`has_room`)."""
         self._to_guest.append(data)
@@ -173,10 +183,11 @@ class DmLink:
                         events += self.host.close_channel(vnow_ns)
                     case ControlRequest.VMBUS_RESET:
                         events += self._on_vmbus_reset(vnow_ns)
-            if self.channel.host_has_input:
-                before = self.host.progress
-                events += self.host.notify(vnow_ns)
-                progressed = progressed or self.host.progress != before
+            # Run the host every round, not only when it has input: the guest reading the ring
+            # also wakes it (a host in *_RB_WAIT is waiting for exactly that).
+            before = self.host.progress
+            events += self.host.notify(vnow_ns)
+            progressed = progressed or self.host.progress != before
             if self.guest is not None and self.guest.step(vnow_ns):
                 progressed = True
             if not progressed:

@@ -43,6 +43,7 @@ __all__ = [
     "VersionResponse",
     "decode",
     "encode",
+    "encode_unballoon_requests",
     "is_supported_version",
     "make_version",
     "pack_range",
@@ -384,6 +385,30 @@ def encode(msg: DmMessage) -> bytes:
         case UnknownMessage():
             return _frame(msg.type, msg.trans_id, msg.body)
     return _frame(msg.TYPE, msg.trans_id, body)
+
+
+_UNBALLOON_ONE: Final = struct.Struct("<HHIIIQ")
+
+
+def encode_unballoon_requests(
+    trans_id: int, ranges: Sequence[tuple[int, int]], *, more_after_last: bool
+) -> list[bytes]:
+    """One-range DM_UNBALLOON_REQUESTs (as QEMU sends them) for ``ranges``, in one go.
+
+    Every request but the last says ``more_pages``; the last one says ``more_after_last``.
+    Deflating a fragmented balloon sends one request per range, hence this shortcut around
+    :func:`encode`.
+    """
+    pack = _UNBALLOON_ONE.pack
+    mtype, tid = int(MessageType.UNBALLOON_REQUEST), trans_id & _U32
+    out = [
+        pack(mtype, 24, tid, 1, 1, ((count & _COUNT_MASK) << _START_BITS) | (start & _START_MASK))
+        for start, count in ranges
+    ]
+    if out and not more_after_last:
+        start, count = ranges[-1]
+        out[-1] = pack(mtype, 24, tid, 0, 1, pack_range(start, count))
+    return out
 
 
 class ShortMessageError(ValueError):

@@ -95,16 +95,22 @@ class HvBalloonEngine:
         return self.host.device_reset(vnow_ns) + self.link.pump(vnow_ns)
 
     def system_reset(self, vnow_ns: int) -> tuple[list[MachineEvent], list[OurRange]]:
-        """A VM reset: device reset, drop hot-added memory, reboot the guest (§3.11).
+        """A VM reset: device reset, hot-added memory dropped, the guest gone (§3.11).
+
+        The guest OS is not running after a reset; attach a new guest when it boots again.
 
         Returns:
             The events, and the v3 backend areas that were dropped (in the order added).
         """
         events = self.host.device_reset(vnow_ns)
         dropped = self.host.system_reset()
-        if self.guest is not None:
-            self.guest.reboot(vnow_ns)
+        self.guest = None
+        self.link.attach(None)
         return events + self.link.pump(vnow_ns), dropped
+
+    def add_v3_range(self, our: OurRange, vnow_ns: int) -> list[MachineEvent]:
+        """v3: hot-add a whole backend as soon as the host is idle."""
+        return self.host.add_v3_range(our, vnow_ns) + self.link.pump(vnow_ns)
 
     def _vmbus_reset(self, vnow_ns: int) -> list[MachineEvent]:
         # A guest unloading VMBus resets every VMBus device: here, just ours.

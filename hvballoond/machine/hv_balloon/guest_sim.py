@@ -239,9 +239,12 @@ class SimulatedDmGuest:
 
     def next_deadline(self) -> int | None:
         """The earliest timed action, in virtual ns."""
-        times = [t for t in (self._connect_at, self._status_at, self._reboot_at) if t is not None]
-        if self._outbox:
-            times.append(self._outbox[0][0])
+        times = [t for t in (self._connect_at, self._reboot_at) if t is not None]
+        if not self.stalled:  # a stalled guest does nothing more on its own
+            if self._status_at is not None:
+                times.append(self._status_at)
+            if self._outbox:
+                times.append(self._outbox[0][0])
         return min(times, default=None)
 
     def on_open_result(self, accepted: bool, vnow_ns: int) -> None:

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from operator import add
 from typing import Final, Protocol
 
 import structlog
@@ -39,6 +40,7 @@ __all__ = [
     "HOT_ADD_CHUNK_PAGES",
     "POST_INIT_WAIT_NS",
     "Caps",
+    "Classifier",
     "HostState",
     "HvBalloonHost",
     "MemdevArea",
@@ -59,6 +61,8 @@ HOT_ADD_CHUNK_PAGES: Final = (2048 * MiB) // PAGE_SIZE
 # QEMU; the log gets the first ones of each response and a count of the rest.
 _PAGE_WARNING_LIMIT: Final = 32
 _START_MASK: Final = (1 << 40) - 1
+# A DM_UNBALLOON_REQUEST with its single range.
+_UNBALLOON_SIZE: Final = 24
 
 
 class HostState(IntEnum):
@@ -120,12 +124,18 @@ class PageKind(Enum):
     NOT_FOUND = "not-found"  # nothing is mapped there
 
 
+Classifier = Callable[[int], tuple[PageKind, int, int]]
+
+
 class RamMap(Protocol):
     """The guest-physical map the host classifies returned pages with."""
 
-    def classify(self, pfn: int) -> tuple[PageKind, int, int]:
-        """The kind of page ``pfn`` and the ``[start, end)`` pages of the span of that kind
-        containing it (for NOT_FOUND, the gap up to the next mapped section)."""
+    def classifier(self) -> Classifier:
+        """A function valid until the map changes (the host takes one per guest response).
+
+        It gives the kind of page ``pfn`` and the ``[start, end)`` pages of the span of that
+        kind containing it (for NOT_FOUND, the gap up to the next mapped section).
+        """
         ...
 
 
@@ -478,7 +488,7 @@ class HvBalloonHost:
             case HostState.BALLOON_POSTING:
                 return self._balloon_posting()
             case HostState.UNBALLOON_RB_WAIT:
-                return self._rb_wait(24, HostState.UNBALLOON_POSTING)
+                return self._rb_wait(_UNBALLOON_SIZE, HostState.UNBALLOON_POSTING)
             case HostState.UNBALLOON_POSTING:
                 return self._unballoon_posting()
             case HostState.HOT_ADD_SETUP:
@@ -558,29 +568,38 @@ class HvBalloonHost:
 
     def _unballoon_posting(self) -> HostState | None:
         assert self.unballoon_diff > 0
-        source = self._unballoon_source()
-        if source is None:
-            # Cannot happen with consistent counters; QEMU just stays put.
-            _error("trying to unballoon but nothing seems to be ballooned")
-            return None
-        tree, both = source
-        popped = tree.pop(min(self.unballoon_diff, HOT_ADD_CHUNK_PAGES))
-        assert popped is not None
-        # The counters drop when the request is sent, not when the guest answers.
-        if both:
-            self.removed_both_ctr -= popped.count
-        else:
-            self.removed_guest_ctr -= popped.count
-        self.unballoon_diff -= popped.count
-        more = self.unballoon_diff > 0
-        self._send(
-            dm.UnballoonRequest(
-                trans_id=self.trans_id,
-                more_pages=more,
-                packed_ranges=(dm.pack_range(popped.start, popped.count),),
+        channel = self.channel
+        while True:
+            source = self._unballoon_source()
+            if source is None:
+                # Cannot happen with consistent counters; QEMU just stays put.
+                _error("trying to unballoon but nothing seems to be ballooned")
+                return None
+            tree, both = source
+            # QEMU posts one request per pass through UNBALLOON_RB_WAIT -> UNBALLOON_POSTING
+            # and reads guest messages in between. While the ring has room and no guest
+            # message is waiting, those passes change nothing, so post as many requests as
+            # fit at once (a fragmented balloon is deflated one range per request). With a
+            # message waiting, post one and let the loop read it, exactly as QEMU would.
+            fit = 1 if channel.host_has_input else max(channel.free_bytes // _UNBALLOON_SIZE, 1)
+            popped = tree.pop_many(self.unballoon_diff, fit, HOT_ADD_CHUNK_PAGES)
+            assert popped
+            pages = sum(count for _, count in popped)
+            # The counters drop when the requests are sent, not when the guest answers.
+            if both:
+                self.removed_both_ctr -= pages
+            else:
+                self.removed_guest_ctr -= pages
+            self.unballoon_diff -= pages
+            requests = dm.encode_unballoon_requests(
+                self.trans_id, popped, more_after_last=self.unballoon_diff > 0
             )
-        )
-        return HostState.UNBALLOON_RB_WAIT if more else HostState.UNBALLOON_REPLY_WAIT
+            channel.send_many_to_guest(requests)
+            log.debug("hv_balloon.unballoon.posted", requests=len(requests), count_pages=pages)
+            if not self.unballoon_diff:
+                return HostState.UNBALLOON_REPLY_WAIT
+            if not channel.has_room(_UNBALLOON_SIZE) or channel.host_has_input:
+                return HostState.UNBALLOON_RB_WAIT
 
     def _ensure_our_range(self) -> OurRange | None:
         """hv_balloon_our_range_ensure(): create the memdev's hot-add area if needed."""
@@ -755,8 +774,11 @@ class HvBalloonHost:
     # ================================================================ returned pages (§3.9)
 
     def _handle_removed(self, packed_ranges: Sequence[int]) -> None:
-        both_runs, guest_runs = self._classify(packed_ranges)
-        removed = self._commit(both_runs, both=True) + self._commit(guest_runs, both=False)
+        classify = self._ram_map.classifier()
+        removed = self._commit_all_ram(packed_ranges, classify)
+        if removed is None:
+            both_runs, guest_runs = self._classify(packed_ranges, classify)
+            removed = self._commit(both_runs, both=True) + self._commit(guest_runs, both=False)
         # ("Both" pages would now be discarded on the host; we hold no guest memory.)
         if removed > self.balloon_diff:
             _warn(
@@ -767,8 +789,29 @@ class HvBalloonHost:
         else:
             self.balloon_diff -= removed
 
+    def _commit_all_ram(self, packed_ranges: Sequence[int], classify: Classifier) -> int | None:
+        """Fast path: every range lies in one span of ordinary RAM outside any our range.
+
+        That is the usual response (a guest gives back boot RAM), and then the whole response
+        goes to the global "both" tree in one batch. Returns the new pages, or None when the
+        response needs the page-by-page classification.
+        """
+        starts = [v & _START_MASK for v in packed_ranges]
+        counts = [v >> 40 for v in packed_ranges]
+        lo = min(starts)
+        hi = max(map(add, starts, counts))
+        kind, span_lo, span_hi = classify(lo)
+        if kind is not PageKind.RAM or lo < span_lo or hi > span_hi:
+            return None
+        for our in self._our_ranges():
+            if our.start < hi and lo < our.end:
+                return None
+        added = sum(counts) - self.removed_both.insert_arrays(starts, counts)
+        self.removed_both_ctr += added
+        return added
+
     def _classify(
-        self, packed_ranges: Sequence[int]
+        self, packed_ranges: Sequence[int], classify: Classifier
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Split reported ranges into runs of "both" and "guest" pages.
 
@@ -777,7 +820,6 @@ class HvBalloonHost:
         """
         both: list[tuple[int, int]] = []
         guest: list[tuple[int, int]] = []
-        classify = self._ram_map.classify
         warnings = _PageWarnings()
         ram_lo = ram_hi = -1  # the last RAM span seen: most ranges fall inside it
         for packed in packed_ranges:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add, lt
 from typing import Final
 
 __all__ = ["DEFAULT_LOAD", "PageRange", "PageRangeTree"]
@@ -177,18 +179,57 @@ class PageRangeTree:
     def insert_many(self, ranges: Iterable[tuple[int, int]]) -> int:
         """Insert several ``(start, count)`` ranges; same result as inserting them one by one.
 
-        The balloon host commits many ranges per guest response. The stored ranges they can
-        touch are taken out, merged with the batch in one sorted pass, and put back with list
-        slicing, which is much cheaper than range-by-range inserts. A batch scattered thinly
-        over many stored ranges is inserted range by range instead.
+        Returns:
+            The total number of duplicate pages, as the sum of the single inserts would give.
+        """
+        starts: list[int] = []
+        counts: list[int] = []
+        for start, count in ranges:
+            if count > 0:
+                starts.append(start)
+                counts.append(count)
+        return self.insert_arrays(starts, counts)
+
+    def insert_arrays(self, starts: list[int], counts: list[int]) -> int:
+        """:meth:`insert_many` for ranges given as parallel lists of starts and counts.
+
+        The balloon host commits many ranges per guest response. A batch that is sorted (either
+        way), has no two ranges touching, and falls into one gap between stored ranges (a guest
+        hands pages out from the top of memory down) is spliced in with list operations only.
+        Otherwise the stored ranges the batch can touch are taken out, merged with it in one
+        sorted pass and put back; a batch scattered thinly over many stored ranges is inserted
+        range by range.
 
         Returns:
             The total number of duplicate pages, as the sum of the single inserts would give.
         """
-        items = [r for r in ranges if r[1] > 0]
-        if not items:
+        if not starts:
             return 0
-        items.sort()
+        if 0 in counts or min(counts) < 0:
+            kept = [(s, c) for s, c in zip(starts, counts, strict=True) if c > 0]
+            starts = [s for s, _ in kept]
+            counts = [c for _, c in kept]
+            if not starts:
+                return 0
+        n = len(starts)
+        if n > 1 and starts[0] > starts[-1]:
+            starts = starts[::-1]
+            counts = counts[::-1]
+        ends = list(map(add, starts, counts))
+        if all(map(lt, ends, starts[1:])):
+            # Sorted, and no two ranges overlap or touch: try the splice.
+            lo_ci, lo_j = self._first_joining(starts[0])
+            hi_ci, hi_j = self._after_last_starting_by(ends[-1])
+            if not self._span_length(lo_ci, lo_j, hi_ci, hi_j):
+                total = sum(counts)
+                self._replace_span(lo_ci, lo_j, hi_ci, hi_j, 0, starts, counts)
+                self._pages += total
+                self._nranges += n
+                return 0
+        return self._merge_batch(sorted(zip(starts, counts, strict=True)))
+
+    def _merge_batch(self, items: list[tuple[int, int]]) -> int:
+        """The general :meth:`insert_arrays` path: ``items`` sorted, counts > 0."""
         total = 0
         hi_end = 0
         for start, count in items:
@@ -309,6 +350,52 @@ class PageRangeTree:
         self._nranges -= 1
         self._pages -= count
         return PageRange(start, count)
+
+    def pop_many(self, max_pages: int, max_ranges: int, max_each: int) -> list[tuple[int, int]]:
+        """Repeated :meth:`pop`: ``(start, count)`` pieces from the top down.
+
+        Each piece has at most ``max_each`` pages; stops after ``max_ranges`` pieces, after
+        ``max_pages`` pages in total, or when the set is empty. Same result as calling
+        ``pop(min(remaining, max_each))`` that many times.
+        """
+        out: list[tuple[int, int]] = []
+        taken = 0
+        while max_pages > 0 and len(out) < max_ranges and self._nranges:
+            starts = self._starts[-1]
+            counts = self._counts[-1]
+            # Whole ranges off the end of the last chunk, in bulk while none needs cutting.
+            k = min(max_ranges - len(out), len(counts))
+            tail = counts[-k:]
+            if max(tail) <= max_each:
+                sums = list(accumulate(reversed(tail)))
+                whole = bisect_right(sums, max_pages)
+                if whole:
+                    out.extend(
+                        zip(reversed(starts[-whole:]), reversed(counts[-whole:]), strict=True)
+                    )
+                    del starts[-whole:]
+                    del counts[-whole:]
+                    self._nranges -= whole
+                    max_pages -= sums[whole - 1]
+                    taken += sums[whole - 1]
+            if starts and max_pages > 0 and len(out) < max_ranges:
+                # The top range must be cut (too long for max_each or for max_pages).
+                count = counts[-1]
+                take = min(count, max_pages, max_each)
+                if take < count:
+                    counts[-1] = count - take
+                    out.append((starts[-1] + count - take, take))
+                else:
+                    out.append((starts.pop(), counts.pop()))
+                    self._nranges -= 1
+                max_pages -= take
+                taken += take
+            if not starts:
+                self._starts.pop()
+                self._counts.pop()
+                self._firsts.pop()
+        self._pages -= taken
+        return out
 
     # ---------------------------------------------------------------- internals
 
@@ -431,8 +518,8 @@ class PageRangeTree:
         if not self._firsts:
             if not new_starts:
                 return
-            self._starts.append(new_starts)
-            self._counts.append(new_counts)
+            self._starts.append(list(new_starts))
+            self._counts.append(list(new_counts))
             self._firsts.append(new_starts[0])
             self._maybe_split(0)
             return

@@ -208,6 +208,17 @@ class MemoryDeviceManager:
             return MappedSection(start, self._sec_ends[idx] - start, self._sec_owners[idx])
         return None
 
+    def sections_of(self, device: MemoryDevice) -> list[MappedSection]:
+        """The RAM sections ``device`` has mapped, in address order."""
+        record = self._plugged.get(id(device))
+        if record is None:
+            return []
+        out: list[MappedSection] = []
+        for start in sorted(record.sections):
+            idx = bisect_left(self._sec_starts, start)
+            out.append(MappedSection(start, self._sec_ends[idx] - start, device))
+        return out
+
     def sections(self) -> list[MappedSection]:
         """All mapped RAM sections in address order."""
         return [

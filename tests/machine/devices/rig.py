@@ -9,8 +9,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hvballoond.clock import NS_PER_MS, FakeClock
 from hvballoond.cli.options import parse_command_line
+from hvballoond.clock import NS_PER_MS, FakeClock
 from hvballoond.dispatch import schema_glue
 from hvballoond.dispatch.context import VmIdentity
 from hvballoond.dispatch.dispatcher import Dispatcher
@@ -38,11 +38,16 @@ class _Monitor:
         return ["monitor0"]
 
 
-class _AnyFile:
-    """memory-backend-file paths all open (a scratch directory that accepts anything)."""
+@dataclass(frozen=True)
+class _Files:
+    """memory-backend-file sees exactly these files (path -> size); nothing else exists."""
+
+    files: dict[str, int]
 
     def probe(self, path: str, *, readonly: bool) -> PathInfo:
-        return PathInfo()
+        if path in self.files:
+            return PathInfo(size=self.files[path])
+        return PathInfo(error="No such file or directory")
 
 
 @dataclass
@@ -82,6 +87,18 @@ class Vm:
         assert isinstance(desc, str)
         return desc
 
+    def memory_devices(self) -> list[tuple[str, JSONObject]]:
+        """``query-memory-devices`` as (type, data) pairs."""
+        out: list[tuple[str, JSONObject]] = []
+        result = self.ok("query-memory-devices")
+        assert isinstance(result, list)
+        for info in result:
+            assert isinstance(info, dict)
+            kind, data = info["type"], info["data"]
+            assert isinstance(kind, str) and isinstance(data, dict)
+            out.append((kind, data))
+        return out
+
     def hmp(self, line: str) -> str:
         """``human-monitor-command``."""
         result = self.ok("human-monitor-command", {"command-line": line})
@@ -116,8 +133,15 @@ class Vm:
             self.events.append(entry)
 
 
-def vm(args: str, *, paused: bool = True) -> Vm:
-    """Start a machine as ``hvballoond <args> -S`` would (``-S`` unless ``paused=False``)."""
+def vm(
+    args: str,
+    *,
+    paused: bool = True,
+    files: dict[str, int] | None = None,
+    host: HostFacts | None = None,
+) -> Vm:
+    """Start a machine as ``hvballoond <args> -S`` would (``-S`` unless ``paused=False``);
+    ``files`` are the existing files memory-backend-file may open."""
     line = parse_command_line(shlex.split(args) + (["-S"] if paused else []))
     options = [StartupOption(flag=f"-{o.name}", text=o.value or "") for o in line.machine]
     for flag in ("S", "no-shutdown"):
@@ -127,9 +151,9 @@ def vm(args: str, *, paused: bool = True) -> Vm:
     machine = create_machine(
         options,
         object_validator=schema_glue.object_validator,
-        host=HostFacts(ram_bytes=64 * GiB),
+        host=host or HostFacts(ram_bytes=64 * GiB),
         now=clock.now(),
-        file_probe=_AnyFile(),
+        file_probe=_Files(files or {}),
     )
     dispatcher = Dispatcher(
         machine=machine,

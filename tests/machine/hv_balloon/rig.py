@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.hv_balloon.engine import HvBalloonEngine
 from hvballoond.machine.hv_balloon.guest_sim import GuestLayout, GuestPolicy, SimulatedDmGuest
-from hvballoond.machine.hv_balloon.host import MemdevArea, PageKind
+from hvballoond.machine.hv_balloon.host import Classifier, HostState, MemdevArea, PageKind
 from hvballoond.machine.units import GiB, MiB
 
 NS = 1_000_000_000
@@ -22,6 +22,9 @@ def q35_split(ram_size: int) -> tuple[int, int]:
     if ram_size >= lowmem:
         return lowmem, ram_size - lowmem
     return ram_size, 0
+
+
+DEFAULT_POLICY = GuestPolicy()
 
 
 class FakeRamMap:
@@ -45,6 +48,9 @@ class FakeRamMap:
 
     def remove(self, start: int) -> None:
         self.spans = [s for s in self.spans if s[0] != start]
+
+    def classifier(self) -> Classifier:
+        return self.classify
 
     def classify(self, pfn: int) -> tuple[PageKind, int, int]:
         starts = [s[0] for s in self.spans]
@@ -99,7 +105,7 @@ class Rig:
         memdev_size: int = 0,
         slot_size: int = 256 * MiB,
         dimm_bytes: int = 0,
-        policy: GuestPolicy | None = GuestPolicy(),
+        policy: GuestPolicy | None = DEFAULT_POLICY,
         status_report: bool = False,
         post_init_wait_ns: int = 50 * NS,
         v3_status_spelling: bool = False,
@@ -127,21 +133,29 @@ class Rig:
         self.host = self.engine.host
         self.events: list[MachineEvent] = []
         self.guest: SimulatedDmGuest | None = None
+        self.policy = policy
+        self.seed = seed
+        self.memdev_span = (memdev_addr // PAGE, memdev_size // PAGE) if memdev_size else None
         # QEMU resets every device once after creating the machine.
         self.events += self.engine.device_reset(self.vnow)
-        if policy is not None:
-            below, above = q35_split(ram_size)
-            boot = [(0, 0xC0), (0x100, below // PAGE - 0x100)]
-            if above:
-                boot.append((0x100000, above // PAGE))
-            layout = GuestLayout(
-                boot_ram=tuple(boot),
-                rom=((0xC0, 0x40), (0xFFFC0, 0x40)),
-                memdev=(memdev_addr // PAGE, memdev_size // PAGE) if memdev_size else None,
-            )
-            self.guest = self.engine.attach_guest(
-                policy=policy, layout=layout, rng=random.Random(seed), vnow_ns=self.vnow
-            )
+        self.start_guest()
+
+    def start_guest(self) -> None:
+        """Boot a guest OS with :attr:`policy` (none if the policy is None)."""
+        if self.policy is None:
+            return
+        below, above = q35_split(self.ram_size)
+        boot = [(0, 0xC0), (0x100, below // PAGE - 0x100)]
+        if above:
+            boot.append((0x100000, above // PAGE))
+        layout = GuestLayout(
+            boot_ram=tuple(boot),
+            rom=((0xC0, 0x40), (0xFFFC0, 0x40)),
+            memdev=self.memdev_span,
+        )
+        self.guest = self.engine.attach_guest(
+            policy=self.policy, layout=layout, rng=random.Random(self.seed), vnow_ns=self.vnow
+        )
 
     def advance(self, seconds: float) -> list[MachineEvent]:
         """Let ``seconds`` of virtual time pass, firing timers in order."""
@@ -155,6 +169,10 @@ class Rig:
         self.events += out
         return out
 
+    def state(self) -> HostState:
+        """The host state (a call, so mypy does not narrow it across steps)."""
+        return self.host.state
+
     def boot(self) -> None:
         """Connect the guest and wait out the post-init delay."""
         self.advance(2)
@@ -166,5 +184,7 @@ class Rig:
         return out
 
     def reboot(self) -> None:
+        """A system reset; the guest OS boots again right away."""
         events, _ = self.engine.system_reset(self.vnow)
         self.events += events
+        self.start_guest()

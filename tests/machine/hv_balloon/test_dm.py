@@ -163,3 +163,21 @@ def test_balloon_response_claiming_more_ranges_than_sent() -> None:
     assert isinstance(back, dm.BalloonResponse)
     assert back.range_count == 3
     assert list(back.ranges()) == [(10, 1)]
+
+
+def test_batch_unballoon_encoding_matches_encode() -> None:
+    ranges = [(100, 5), (2**40 - 1, 2**24 - 1), (7, 1)]
+    for more in (True, False):
+        got = dm.encode_unballoon_requests(9, ranges, more_after_last=more)
+        want = [
+            dm.encode(
+                dm.UnballoonRequest(
+                    trans_id=9,
+                    more_pages=i < len(ranges) - 1 or more,
+                    packed_ranges=(dm.pack_range(s, c),),
+                )
+            )
+            for i, (s, c) in enumerate(ranges)
+        ]
+        assert got == want
+    assert dm.encode_unballoon_requests(1, [], more_after_last=False) == []

@@ -222,3 +222,29 @@ def test_remove_many_matches_page_set(
             pages -= wanted
         check_invariants(tree)
         assert pages_of(tree) == pages
+
+
+@settings(max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    initial=st.lists(st.tuples(st.integers(0, 400), st.integers(1, 30)), max_size=30),
+    max_pages=st.integers(0, 500),
+    max_ranges=st.integers(0, 20),
+    max_each=st.integers(1, 40),
+    load=st.sampled_from([1, 2, 512]),
+)
+def test_pop_many_equals_repeated_pop(
+    initial: list[tuple[int, int]], max_pages: int, max_ranges: int, max_each: int, load: int
+) -> None:
+    bulk = PageRangeTree(initial, load=load)
+    single = PageRangeTree(initial, load=load)
+    expected: list[tuple[int, int]] = []
+    left = max_pages
+    while left > 0 and len(expected) < max_ranges:
+        got = single.pop(min(left, max_each))
+        if got is None:
+            break
+        expected.append((got.start, got.count))
+        left -= got.count
+    assert bulk.pop_many(max_pages, max_ranges, max_each) == expected
+    check_invariants(bulk)
+    assert bulk.as_dict() == single.as_dict()

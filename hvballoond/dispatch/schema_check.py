@@ -1,0 +1,64 @@
+"""Outgoing replies and events checked against the schema.
+
+Under test (``HVB_SCHEMA_CHECK=strict``, set by the test suite) every command return and event
+is checked: a mismatching return becomes an error reply (so the test comparing replies fails
+with the problem), a mismatching event raises (failing the in-process test that caused it). In production a mismatch is our bug, never the client's: it
+is logged, and to keep the hot path cheap each command and event is checked only the first few
+times it is sent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import structlog
+
+from hvballoond.qapi import runtime as qapi_runtime
+from hvballoond.wire.values import JSONObject, JSONValue
+
+__all__ = ["OutgoingChecker"]
+
+log = structlog.get_logger(__name__)
+
+PRODUCTION_CHECKS_PER_NAME = 3
+
+
+class OutgoingChecker:
+    def __init__(self, *, strict: bool | None = None) -> None:
+        if strict is None:
+            strict = os.environ.get("HVB_SCHEMA_CHECK") == "strict"
+        self.strict = strict
+        self._seen: Counter[str] = Counter()
+
+    def _due(self, name: str) -> bool:
+        if self.strict:
+            return True
+        self._seen[name] += 1
+        return self._seen[name] <= PRODUCTION_CHECKS_PER_NAME
+
+    def check_return(self, command: str, value: JSONValue) -> str | None:
+        """Check a return value; under strict checking, return the problem instead of logging.
+
+        A strict mismatch is answered as an error reply by the dispatcher rather than raised:
+        an exception would leave the client without a reply.
+        """
+        if not self._due(command):
+            return None
+        try:
+            qapi_runtime.check_return(command, value)
+        except qapi_runtime.SchemaViolation as err:
+            if self.strict:
+                return str(err)
+            log.error("qmp.return.schema_mismatch", command=command, problem=str(err))
+        return None
+
+    def check_event(self, name: str, data: JSONObject | None) -> None:
+        if not self._due(f"event:{name}"):
+            return
+        try:
+            qapi_runtime.check_event(name, data)
+        except qapi_runtime.SchemaViolation as err:
+            if self.strict:
+                raise
+            log.error("qmp.event.schema_mismatch", event_name=name, problem=str(err))

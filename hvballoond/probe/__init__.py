@@ -1,0 +1,31 @@
+"""QEMU 10.0.2's answers to libvirt's capability probe (``-machine none``), replayed.
+
+Runtime API (stdlib, :mod:`hvballoond.qmp.errors` and :mod:`hvballoond.wire.values` only)::
+
+    from hvballoond.probe import Accel, lookup
+    answer = lookup("device-list-properties", {"typename": "virtio-mem-pci"}, accel=Accel.TCG)
+    # -> the return value | QmpError (QEMU's error reply) | None (not recorded)
+
+Recording and building (tools only): :mod:`hvballoond.probe.libvirt_log` and
+:mod:`hvballoond.probe.build`, driven by ``tools/record-libvirt-probe.py``.
+"""
+
+from hvballoond.probe.store import (
+    Accel,
+    ProbeEntry,
+    ProbeStore,
+    StoreError,
+    canonical_arguments,
+    default_store,
+    lookup,
+)
+
+__all__ = [
+    "Accel",
+    "ProbeEntry",
+    "ProbeStore",
+    "StoreError",
+    "canonical_arguments",
+    "default_store",
+    "lookup",
+]

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Record libvirt 11.3's capability probe of the real QEMU and rebuild hvballoond's probe store.
+
+    sudo .venv/bin/python tools/record-libvirt-probe.py            # re-record, rewrite the store
+    sudo .venv/bin/python tools/record-libvirt-probe.py --check    # re-record, compare only
+    .venv/bin/python tools/record-libvirt-probe.py --from-log FILE  # rebuild from a saved log
+
+What it does:
+
+1. Starts a private libvirtd + virtlogd (tests/interop/libvirt/libvirt-env.sh, prefix
+   ``--prefix``, default /tmp/hvb-libvirt-probe, wiped first so the capabilities cache is empty)
+   with the QMP traffic in its debug log (``log_filters`` ``1:qemu.qemu_monitor``...).
+2. Makes libvirt probe the emulator twice, through two small wrapper scripts that log the exact
+   command line libvirt runs and exec the real binary:
+
+   * ``kvm/qemu-system-x86_64``: unchanged. On a KVM host libvirt runs its full probe with
+     ``-machine none,accel=kvm:tcg`` (KVM answers) and then a short second probe with
+     ``accel=tcg``.
+   * ``nokvm/qemu-system-x86_64``: turns ``accel=kvm:tcg`` into ``accel=tcg``, which is what
+     QEMU falls back to on a host without KVM: libvirt sees ``query-kvm`` report KVM disabled
+     and runs the full probe with TCG answers, as it would on such a host.
+
+3. Reads the conversations out of the log (hvballoond.probe.libvirt_log), writes them as
+   transcripts (``--transcripts``, default tests/interop/libvirt/recorded/probe-*.qmp) and
+   builds the store (``--store``, default hvballoond/probe/data/qemu-10.0.2-x86_64.json.gz).
+4. Stops everything it started.
+
+Needs root (libvirtd in system mode), libvirt 11.3 (tests/interop/libvirt/install.sh), the
+real QEMU 10.0.2 and /dev/kvm (the KVM answers cannot be recorded without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from hvballoond.probe.build import build_store, to_transcript  # noqa: E402
+from hvballoond.probe.libvirt_log import Conversation, conversations  # noqa: E402
+from hvballoond.probe.store import DATA_FILE, ProbeStore, dump, load  # noqa: E402
+from hvballoond.wire.values import JSONValue  # noqa: E402
+
+ENV_SCRIPT = REPO / "tests/interop/libvirt/libvirt-env.sh"
+INSTALL_SCRIPT = REPO / "tests/interop/libvirt/install.sh"
+DEFAULT_STORE = REPO / "hvballoond/probe/data" / DATA_FILE
+DEFAULT_TRANSCRIPTS = REPO / "tests/interop/libvirt/recorded"
+
+# The wrappers: log the command line libvirt runs (one shell-quoted line per run), then exec
+# the emulator. $1 of the template is the log file, $2 the real binary.
+_WRAPPER = """#!/bin/bash
+# Written by tools/record-libvirt-probe.py: log libvirt's command line, then run the emulator.
+args=()
+for a in "$@"; do args+=("{rewrite}"); done
+printf '%q ' "$0" "$@" >> {log}
+echo >> {log}
+exec {binary} "${{args[@]}}"
+"""
+
+
+def _run(cmd: Sequence[str], *, env: dict[str, str] | None = None, check: bool = True,
+         capture: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), env=env, check=check, text=True,
+                          stdout=subprocess.PIPE if capture else None)
+
+
+def _write_wrapper(path: Path, binary: str, log: Path, *, no_kvm: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rewrite = "${a/accel=kvm:tcg/accel=tcg}" if no_kvm else "$a"
+    path.write_text(_WRAPPER.format(rewrite=rewrite, log=shlex.quote(str(log)),
+                                    binary=shlex.quote(binary)))
+    path.chmod(0o755)
+
+
+def _command_lines(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    return [shlex.split(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def record(emulator: str, prefix: Path) -> tuple[Path, dict[str, list[list[str]]]]:
+    """Run libvirtd, make it probe through both wrappers; return its log and the command lines."""
+    env = dict(os.environ, HVB_LIBVIRT_PREFIX=str(prefix))
+    _run(["bash", str(ENV_SCRIPT), "clean"], env=env)
+    prefix.mkdir(parents=True)
+    wrappers = {"kvm": prefix / "wrap/kvm/qemu-system-x86_64",
+                "nokvm": prefix / "wrap/nokvm/qemu-system-x86_64"}
+    logs = {name: path.parent / "argv.log" for name, path in wrappers.items()}
+    for name, path in wrappers.items():
+        _write_wrapper(path, emulator, logs[name], no_kvm=name == "nokvm")
+    uri = _run(["bash", str(ENV_SCRIPT), "uri"], env=env, capture=True).stdout.strip()
+    try:
+        _run(["bash", str(ENV_SCRIPT), "start"], env=env)
+        for name, virttype in (("kvm", "kvm"), ("nokvm", "qemu")):
+            _run(["virsh", "-q", "-c", uri, "domcapabilities", "--emulatorbin",
+                  str(wrappers[name]), "--virttype", virttype, "--arch", "x86_64"],
+                 env=env, capture=True)
+    finally:
+        _run(["bash", str(ENV_SCRIPT), "stop"], env=env, check=False)
+    return prefix / "libvirtd.log", {name: _command_lines(log) for name, log in logs.items()}
+
+
+def _strip_runner_options(argv: Sequence[str]) -> list[str]:
+    """The transcript's ``# args:``: without the program, ``-qmp``, ``-pidfile``,
+    ``-daemonize`` and the ``-S``/``-nodefaults`` every replay adds."""
+    out: list[str] = []
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+        elif arg in ("-qmp", "-pidfile"):
+            skip = True
+        elif arg not in ("-daemonize", "-S", "-nodefaults"):
+            out.append(arg)
+    return out
+
+
+def classify(convs: Sequence[Conversation], wrappers: dict[str, str]) -> dict[str, Conversation]:
+    """Name the probe conversations: ``kvm`` (full probe, KVM), ``kvm-tcg`` (libvirt's second
+    probe, TCG) and ``nokvm`` (full probe on a host without KVM)."""
+    named: dict[str, Conversation] = {}
+    for conv in convs:
+        if conv.probe is None:
+            continue
+        tcg_only = conv.probe.machine.endswith("accel=tcg")
+        if conv.probe.binary == wrappers["kvm"]:
+            named["kvm-tcg" if tcg_only else "kvm"] = conv
+        elif conv.probe.binary == wrappers["nokvm"] and not tcg_only:
+            named["nokvm"] = conv
+    missing = {"kvm", "kvm-tcg", "nokvm"} - set(named)
+    if missing:
+        raise SystemExit(f"record-libvirt-probe: no {', '.join(sorted(missing))} probe in the "
+                         "log (is /dev/kvm usable? see the libvirtd log)")
+    return named
+
+
+def _argv_for(lines: Sequence[list[str]], conv: Conversation) -> list[str]:
+    """The logged command line whose ``-machine`` is the conversation's (as libvirt ran it)."""
+    machine = conv.probe.machine if conv.probe else ""
+    for argv in lines:
+        if any(a == "-machine" and b == machine for a, b in itertools.pairwise(argv)):
+            return argv
+    return []
+
+
+def _version(cmd: Sequence[str]) -> str:
+    try:
+        return _run(cmd, capture=True).stdout.splitlines()[0].strip()
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return "unknown"
+
+
+def _host_cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def describe(store: ProbeStore) -> str:
+    counts: dict[str, int] = {}
+    for entry in store.entries:
+        counts[entry.command] = counts.get(entry.command, 0) + 1
+    listed = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counts.items())
+    return f"{len(store.entries)} answers: {listed}"
+
+
+def compare(old: ProbeStore, new: ProbeStore) -> list[str]:
+    """Differences between two stores' answers (meta ignored)."""
+    def table(store: ProbeStore) -> dict[tuple[str, str, str], str]:
+        return {(e.command, e.arguments, str(e.accel)): repr((e.result, e.error))
+                for e in store.entries}
+    a, b = table(old), table(new)
+    out = [f"only in the shipped store: {k}" for k in a.keys() - b.keys()]
+    out += [f"only in the new recording: {k}" for k in b.keys() - a.keys()]
+    out += [f"different answer: {k}" for k in a.keys() & b.keys() if a[k] != b[k]]
+    return sorted(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tools/record-libvirt-probe.py",
+        description="Record libvirt's capability probe of QEMU; rebuild hvballoond's probe store.")
+    parser.add_argument("--emulator", default="/usr/bin/qemu-system-x86_64")
+    parser.add_argument("--prefix", type=Path, default=Path("/tmp/hvb-libvirt-probe"),
+                        help="private libvirt state (wiped first)")
+    parser.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    parser.add_argument("--transcripts", type=Path, default=DEFAULT_TRANSCRIPTS,
+                        help="where probe-*.qmp go ('' for nowhere)")
+    parser.add_argument("--from-log", type=Path, metavar="LOG",
+                        help="use this libvirtd debug log of an earlier run of this tool "
+                             "(the prefix must still hold the wrappers' argv.log files)")
+    parser.add_argument("--check", action="store_true",
+                        help="compare with the shipped store instead of writing anything")
+    args = parser.parse_args(argv)
+
+    prefix: Path = args.prefix
+    wrappers = {"kvm": str(prefix / "wrap/kvm/qemu-system-x86_64"),
+                "nokvm": str(prefix / "wrap/nokvm/qemu-system-x86_64")}
+    if args.from_log is not None:
+        log = args.from_log
+        argvs = {name: _command_lines(Path(path).parent / "argv.log")
+                 for name, path in wrappers.items()}
+    else:
+        if os.geteuid() != 0:
+            parser.error("needs root (libvirtd runs in system mode); or use --from-log")
+        _run(["bash", str(INSTALL_SCRIPT), "--check"])
+        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            parser.error("/dev/kvm is not usable: the KVM answers cannot be recorded")
+        log, argvs = record(args.emulator, prefix)
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        named = classify(conversations(handle), wrappers)
+
+    recorded_from = _version([args.emulator, "--version"])
+    meta: dict[str, JSONValue] = {
+        "qemu": recorded_from,
+        "libvirt": _version(["libvirtd", "--version"]),
+        "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "recorded-by": "tools/record-libvirt-probe.py",
+        "kvm-host-cpu": _host_cpu(),
+    }
+    store = build_store([named["kvm"], named["kvm-tcg"], named["nokvm"]], meta)
+    print(describe(store))
+    if args.check:
+        differences = compare(load(args.store), store)
+        for line in differences:
+            print(line)
+        print("no drift" if not differences else f"{len(differences)} differences")
+        return 1 if differences else 0
+
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    args.store.write_bytes(dump(store))
+    print(f"wrote {args.store} ({args.store.stat().st_size} bytes)")
+    if str(args.transcripts):
+        args.transcripts.mkdir(parents=True, exist_ok=True)
+        descriptions = {
+            "kvm": "libvirt 11.3's capability probe on a KVM host (first, full probe)",
+            "kvm-tcg": "libvirt 11.3's second probe on a KVM host (TCG CPU models)",
+            "nokvm": "libvirt 11.3's capability probe on a host without KVM (QEMU run with "
+                     "accel=tcg in place of kvm:tcg)",
+        }
+        for name, conv in named.items():
+            argv = _argv_for(argvs["nokvm" if name == "nokvm" else "kvm"], conv)
+            run = [a.replace("accel=kvm:tcg", "accel=tcg") if name == "nokvm" else a
+                   for a in argv]
+            headers = [("recorded-from", recorded_from), ("description", descriptions[name]),
+                       ("libvirt-command-line", shlex.join([args.emulator, *argv[1:]]))]
+            path = args.transcripts / f"probe-{name}.qmp"
+            path.write_text(to_transcript(conv, args=_strip_runner_options(run),
+                                          headers=headers))
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
