@@ -161,7 +161,7 @@ def _serve(argv: list[str]) -> int:
     try:
         return _run(daemon.serve(settings))
     except daemon.StartupFailure as err:
-        daemon.print_failure(str(err))
+        daemon.print_failure(err)
         return 1
 
 

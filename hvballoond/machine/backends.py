@@ -182,6 +182,10 @@ class FileProbe(Protocol):
         """Report what opening ``path`` (read-only or read-write) would find."""
         ...
 
+    def note_allocated(self, path: str, size: int) -> None:
+        """QEMU created ``path`` (or grew it) to ``size`` bytes; later probes must see that."""
+        ...
+
 
 class NoFileAccess:
     """A probe that refuses every path (the default when no directory is configured)."""
@@ -189,6 +193,9 @@ class NoFileAccess:
     def probe(self, path: str, *, readonly: bool) -> PathInfo:
         """Every path is reported as missing."""
         return PathInfo(error="No such file or directory")
+
+    def note_allocated(self, path: str, size: int) -> None:
+        """Nothing to remember: no path is ever usable."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -739,8 +746,13 @@ class Backends:
             )
         backend.page_size = page
         backend.alignment = max(page, backend.align)
-        rom = backend.rom if backend.rom != "auto" else ("on" if backend.file_readonly else "off")
-        backend.readonly = rom == "on"
+        # QEMU resolves rom=auto at allocation; qom-get shows the resolved value afterwards.
+        backend.rom = backend.rom if backend.rom != "auto" else (
+            "on" if backend.file_readonly else "off")
+        backend.readonly = backend.rom == "on"
+        if not backend.file_readonly:
+            # QEMU creates a missing file and grows a short one to offset + size.
+            self.probe.note_allocated(backend.mem_path, backend.offset + padded)
 
     def _commit(self, backend: MemoryBackend) -> None:
         # §5.3 #11 (proposal): reserve=on backends are committed against the host limit;

@@ -33,7 +33,19 @@ log = structlog.get_logger(__name__)
 
 
 class StartupFailure(Exception):
-    """Start-up refused; ``str()`` is the message printed after the program name (exit 1)."""
+    """Start-up refused (exit 1): QEMU's message, and the hint lines it prints after it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def stderr_text(self, program: str = "hvballoond") -> str:
+        """What QEMU prints: each message line after the program name, hint lines as-is."""
+        lines = [f"{program}: {line}" for line in self.message.splitlines() or [""]]
+        if self.hint:
+            lines += self.hint.splitlines()
+        return "".join(f"{line}\n" for line in lines)
 
 
 @dataclass(slots=True)
@@ -73,7 +85,7 @@ async def serve(
             file_probe=DirectoryFileProbe(settings.file_backend_dir),
         )
     except MachineError as err:
-        raise StartupFailure(err.message) from None
+        raise StartupFailure(err.message, err.hint) from None
     dispatcher = Dispatcher(
         machine=machine,
         vm=settings.identity,
@@ -156,7 +168,9 @@ def default_endpoint(run_dir: str) -> MonitorEndpoint:
                            option=f"-qmp unix:{path},server=on,wait=off", path=path)
 
 
-def print_failure(message: str) -> None:
+def print_failure(failure: StartupFailure | str) -> None:
     logs.discard_startup_logs()
-    for line in message.splitlines() or [""]:
-        print(f"hvballoond: {line}", file=sys.stderr)
+    if isinstance(failure, str):
+        failure = StartupFailure(failure)
+    sys.stderr.write(failure.stderr_text())
+    sys.stderr.flush()

@@ -21,7 +21,10 @@ def run_daemonized(settings: DaemonSettings) -> int:
         if message.startswith(b"OK"):
             return 0
         text = message.decode(errors="replace").removeprefix("ERR")
-        print_failure(text or "the daemon exited during start-up")
+        if text:
+            sys.stderr.write(text)
+        else:
+            print_failure("the daemon exited during start-up")
         return 1
     os.close(read_end)
     os.setsid()
@@ -34,7 +37,7 @@ def run_daemonized(settings: DaemonSettings) -> int:
     try:
         code = asyncio.run(serve(settings, on_ready=ready))
     except StartupFailure as err:
-        os.write(write_end, b"ERR" + str(err).encode())
+        os.write(write_end, b"ERR" + err.stderr_text().encode())
         os.close(write_end)
         code = 1
     os._exit(code)

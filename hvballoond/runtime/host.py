@@ -56,6 +56,18 @@ class DirectoryFileProbe:
 
     def __init__(self, base_dir: str | None = None) -> None:
         self._base = os.path.realpath(base_dir) if base_dir else None
+        # Files QEMU would have created or grown (hvballoond never writes them).
+        self._allocated: dict[str, int] = {}
+
+    def note_allocated(self, path: str, size: int) -> None:
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            return  # QEMU's temporary file inside a directory is unlinked at once
+        try:
+            current = os.stat(real).st_size
+        except OSError:
+            current = 0
+        self._allocated[real] = max(size, current, self._allocated.get(real, 0))
 
     def _allowed(self, path: str) -> bool:
         if self._base is None:
@@ -67,6 +79,9 @@ class DirectoryFileProbe:
         if not self._allowed(path):
             return PathInfo(error=os.strerror(errno.EACCES))
         page_size = self._fs_page_size(path)
+        allocated = self._allocated.get(os.path.realpath(path))
+        if allocated is not None:
+            return PathInfo(size=allocated, page_size=page_size)
         try:
             st = os.stat(path)
         except FileNotFoundError:

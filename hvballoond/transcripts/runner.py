@@ -181,11 +181,28 @@ def strip_fixed_options(args: Sequence[str], *, flavor: Flavor) -> list[str]:
     return out
 
 
+def recorded_package(transcript: Transcript) -> str | None:
+    """The greeting's ``package`` as recorded (the first ``<-`` of the transcript), if any.
+
+    hvballoond is started with ``--package`` set to it, so ``query-version`` and
+    ``info version`` replay against a recording made from another build.
+    """
+    for step in transcript.steps:
+        for expected in step.expected:
+            value = expected.value
+            if isinstance(value, dict) and isinstance(value.get("QMP"), dict):
+                version = value["QMP"].get("version")  # type: ignore[union-attr]
+                if isinstance(version, dict) and isinstance(version.get("package"), str):
+                    return str(version["package"])
+            return None
+    return None
+
+
 def server_argv(
     target: EmulatorTarget, transcript: Transcript, *, tmpdir: Path, socket: Path
 ) -> list[str]:
     """The full command line that starts the server for ``transcript``."""
-    return build_argv(
+    argv = build_argv(
         target.resolved(),
         transcript.args,
         flavor=target.flavor,
@@ -193,6 +210,10 @@ def server_argv(
         tmpdir=tmpdir,
         virtual_clock=transcript.virtual_clock,
     )
+    package = recorded_package(transcript)
+    if target.flavor is Flavor.HVBALLOOND and package is not None:
+        argv[-2:-2] = ["--package", package]
+    return argv
 
 
 async def emulator_version(target: EmulatorTarget) -> str | None:
@@ -491,21 +512,21 @@ class ServerSession:
             (), self.transcript.args, flavor=Flavor.HVBALLOOND, socket=self.socket_path,
             tmpdir=self.tmpdir, virtual_clock=True,
         )
+        package = recorded_package(self.transcript)
+        if package is not None:
+            self.argv[-2:-2] = ["--package", package]
 
-        def failed(message: str) -> int:
-            self._stderr += "".join(
-                f"hvballoond: {line}\n" for line in message.splitlines()
-            ).encode()
-            return 1
-
-        async def run() -> int:
+        async def run() -> int:  # the daemon's main, with `hvballoond`'s exit status
             try:
                 settings = build_settings(parse_command_line(self.argv))
                 return await serve(
                     settings, on_ready=lambda _addresses: self._ready.set(), handle_signals=False
                 )
-            except (OptionError, StartupFailure) as err:
-                return failed(str(err))
+            except OptionError as err:
+                self._stderr += StartupFailure(str(err)).stderr_text().encode()
+            except StartupFailure as err:
+                self._stderr += err.stderr_text().encode()
+            return 1
 
         self._task = asyncio.create_task(run())
 

@@ -59,8 +59,10 @@ _SHALLOW: Final = 2 * MAX_NESTING
 
 _WHITESPACE: Final = frozenset(b" \t\r\n")
 # Python's scanner and QEMU may disagree on non-ASCII bytes, on \u escapes (lone
-# surrogates, noncharacters) and on integers that may not fit in 64 bits.
-_LONG_DIGITS: Final = re.compile(r"[0-9]{19}")
+# surrogates, noncharacters), on integers that may not fit in 64 bits, and on a zero
+# followed by an exponent: QEMU's lexer ends the number at "0" ("0e5" is 0, then the
+# keyword "e5"; spec §5.1), Python reads 0e5 as a float. Either declines the shortcut.
+_LONG_DIGITS: Final = re.compile(r"[0-9]{19}|(?<![0-9.])0[eE]")
 
 _BRACKETS: Final = {b"{": (1, 0), b"}": (-1, 0), b"[": (0, 1), b"]": (0, -1)}
 
@@ -93,7 +95,7 @@ _scan_checked: Final[Callable[[str, int], tuple[JSONValue, int]]] = json.scanner
 )
 
 
-_LONG_DIGIT_BYTES: Final = re.compile(rb"[0-9]{19}")
+_LONG_DIGIT_BYTES: Final = re.compile(rb"[0-9]{19}|(?<![0-9.])0[eE]")
 
 
 def _scan_tokens(tokens: list[bytes]) -> tuple[JSONValue] | None:

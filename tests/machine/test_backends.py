@@ -44,6 +44,9 @@ class FakeProbe:
         self.asked.append((path, readonly))
         return self.paths.get(path, PathInfo(error="No such file or directory"))
 
+    def note_allocated(self, path: str, size: int) -> None:
+        self.paths[path] = PathInfo(size=size)
+
 
 def make_backends(*, commit_limit: int = 23 * GiB, probe: FakeProbe | None = None) -> Backends:
     types = TypeRegistry()

@@ -399,3 +399,15 @@ def test_plain_requests_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> No
     calls.clear()
     drain(JsonStreamer(), [b'{"execute": "x", "arguments": {"a": [1, {"b": null}]}, "id": "k:v"}'])
     assert calls == []
+
+
+def test_zero_with_exponent_is_lexed_as_qemu_does_on_the_fast_path() -> None:
+    # spec §5.1: "0e5" is the integer 0 followed by the keyword "e5", even inside an
+    # otherwise plain message that the C-scanner shortcut would accept.
+    from hvballoond.wire.streamer import JsonStreamer, WireError
+
+    streamer = JsonStreamer()
+    streamer.feed(b'{"execute":"query-status","id":0e5}\n')
+    first = streamer.next_item()
+    assert isinstance(first, WireError)
+    assert first.desc == "JSON parse error, expected separator in dict"

@@ -8,7 +8,7 @@ from hvballoond.dispatch.registry import HANDLERS, command
 from hvballoond.machine.events import Shutdown, ShutdownCause
 from hvballoond.qapi.generated.commands import COMMANDS
 from hvballoond.qapi.generated.introspection import INTROSPECTION
-from hvballoond.qmp.errors import QmpError
+from hvballoond.qmp.errors import ErrorClass, QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__: list[str] = []
@@ -75,16 +75,11 @@ def yank(ctx: CommandContext, args: JSONObject) -> JSONValue:
     instances = args.get("instances", [])
     assert isinstance(instances, list)
     chardevs = set(ctx.monitor.monitor_chardevs())
+    # util/yank.c qmp_yank: every instance must exist before anything is yanked.
     for instance in instances:
         assert isinstance(instance, dict)
-        kind = instance.get("type")
-        if kind == "chardev" and instance.get("id") in chardevs:
-            continue
-        if kind == "chardev":
-            raise QmpError(f"Instance '{instance.get('id')}' not found")
-        if kind == "block-node":
-            raise QmpError(f"Instance '{instance.get('node-name')}' not found")
-        raise QmpError("Instance 'migration' not found")
+        if not (instance.get("type") == "chardev" and instance.get("id") in chardevs):
+            raise QmpError("Instance not found", ErrorClass.DEVICE_NOT_FOUND)
     return {}
 
 

@@ -197,7 +197,9 @@ def evaluate_expression(text: str) -> tuple[int, str]:
     return value, parser.data[parser.pos :].decode(errors="replace")
 
 
-def call_command(ctx: CommandContext, command: str, arguments: JSONObject | None = None) -> JSONValue:
+def call_command(
+    ctx: CommandContext, command: str, arguments: JSONObject | None = None
+) -> JSONValue:
     """Run a QMP command's handler (imported lazily: it needs the generated schema)."""
     from hvballoond.dispatch.invoke import call_command as invoke
 

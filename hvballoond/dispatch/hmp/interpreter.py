@@ -156,6 +156,8 @@ def run_hmp(ctx: CommandContext, command_line: str) -> str:
             sub_start = _skip_space(text, pos)
             sub, pos = _word(text, sub_start)
             if not sub:
+                if text[sub_start:].strip(_SPACE):  # "info/status": an empty sub-command name
+                    return f"unknown command: '{text[:sub_start].lstrip(_SPACE)}'\r\n"
                 return _crlf(help_text(_unique(HMP_INFO), "info "))
             entry = HMP_INFO.get(sub)
             if entry is None:

@@ -227,7 +227,10 @@ def _json_value(text: str) -> JSONValue:
 
 
 @hmp_command(
-    "qom-set", params="[-j] path property value", help="set QOM property.", arg=ArgKind.PARAMS
+    "qom-set",
+    params="[-j] path property value",
+    help="set QOM property.\n\t\t\t-j: the value is specified in json format.",
+    arg=ArgKind.PARAMS,
 )
 def qom_set(ctx: CommandContext, arg: str | int | None) -> str:
     assert isinstance(arg, str)

@@ -121,12 +121,15 @@ class BalloonGuestConfig:
         dm: the Hyper-V DM guest for hv-balloon; None: no DM driver ever connects.
         virtio: the virtio-balloon driver; None: no driver, ``actual`` never moves.
         seed: seed of the guests' random generators.
+        post_init_wait_ns: hv-balloon's post-boot delay before its first request (QEMU:
+            50 s of virtual time; tests may shorten it, balloon.md §5 row 4).
     """
 
     def __init__(self, machine: Machine) -> None:
         self.dm: GuestPolicy | None = None
         self.virtio: VirtioBalloonDriverPolicy | None = None
         self.seed = 0
+        self.post_init_wait_ns = 50 * 1_000_000_000
 
 
 def balloon_guest_config(machine: Machine) -> BalloonGuestConfig:
@@ -140,13 +143,17 @@ def set_balloon_guest_policy(
     dm: GuestPolicy | None,
     virtio: VirtioBalloonDriverPolicy | None,
     seed: int = 0,
+    post_init_wait_ns: int | None = None,
 ) -> None:
     """Choose the simulated balloon drivers of ``machine`` (``-object hvb-guest``).
 
     Takes effect at the next guest boot (a driver that is already running keeps going).
+    ``post_init_wait_ns`` overrides hv-balloon's 50 s post-boot delay (tests only).
     """
     config = balloon_guest_config(machine)
     config.dm = dm
     config.virtio = virtio
     config.seed = seed
+    if post_init_wait_ns is not None:
+        config.post_init_wait_ns = post_init_wait_ns
     log.info("balloon.guest.policy", dm=dm is not None, virtio=virtio is not None)

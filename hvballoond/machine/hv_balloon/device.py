@@ -426,6 +426,7 @@ class HvBalloon(Device, MemoryDevice):
         if engine is None:
             return []
         config = balloon_guest_config(self.machine)
+        engine.host.post_init_wait_ns = config.post_init_wait_ns
         policy: GuestPolicy | None = config.dm
         if policy is None:
             return []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Final
 
@@ -30,6 +30,7 @@ from hvballoond.machine.hv_balloon.page_ranges import PageRangeTree
 
 __all__ = [
     "GuestLayout",
+    "guest_policy_from_options",
     "GuestPhase",
     "GuestPolicy",
     "HostileReports",
@@ -569,3 +570,52 @@ class SimulatedDmGuest:
             p.hot_add_delay_ns,
             vnow_ns,
         )
+
+
+def guest_policy_from_options(
+    *,
+    connect_delay_s: float | None = None,
+    hot_add: str | None = None,
+    balloon_chunk: int | None = None,
+    base: GuestPolicy | None = None,
+) -> GuestPolicy:
+    """A policy from ``hvb-guest`` options (schema/simulation.json HvbGuestProperties).
+
+    Args:
+        connect_delay_s: seconds from boot to connecting; negative: never connect.
+        hot_add: ``full``, ``partial:N`` (pages per request), ``reject``, ``over:N`` (claim N
+            pages more) or ``delay:S`` (accept everything after S seconds).
+        balloon_chunk: the most ranges in one balloon response.
+        base: the policy to start from (default: :class:`GuestPolicy`'s defaults).
+
+    Raises:
+        ValueError: a malformed ``hot_add`` or a negative chunk.
+    """
+    policy = base if base is not None else GuestPolicy()
+    changes: dict[str, object] = {}
+    if connect_delay_s is not None:
+        changes["connect_delay_ns"] = (
+            None if connect_delay_s < 0 else int(connect_delay_s * NS_PER_S)
+        )
+    if hot_add is not None:
+        kind, _, arg = hot_add.partition(":")
+        try:
+            if kind == "full" and not arg:
+                changes["hot_add_reply"] = HotAddReply.FULL
+            elif kind == "reject" and not arg:
+                changes["hot_add_reply"] = HotAddReply.REJECT
+            elif kind in ("partial", "over") and int(arg) >= 0:
+                changes["hot_add_reply"] = HotAddReply(kind)
+                changes["hot_add_pages"] = int(arg)
+            elif kind == "delay" and float(arg) >= 0:
+                changes["hot_add_reply"] = HotAddReply.FULL
+                changes["hot_add_delay_ns"] = int(float(arg) * NS_PER_S)
+            else:
+                raise ValueError(hot_add)
+        except ValueError:
+            raise ValueError(f"invalid hot-add reply {hot_add!r}") from None
+    if balloon_chunk is not None:
+        if balloon_chunk < 1:
+            raise ValueError(f"invalid balloon chunk {balloon_chunk}")
+        changes["balloon_chunk_ranges"] = balloon_chunk
+    return replace(policy, **changes)  # type: ignore[arg-type]  # checked field by field

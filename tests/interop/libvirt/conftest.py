@@ -7,7 +7,7 @@ run.sh starts a private libvirtd and passes it here through the environment:
 - ``HVB_LIBVIRT_EMULATOR``: ``qemu`` or ``hvballoond``; ``HVB_LIBVIRT_EMULATOR_BINARY`` its path;
 - ``HVB_LIBVIRT_ENV``: libvirt-env.sh (the suite restarts libvirtd with it);
 - ``HVB_LIBVIRT_WORKDIR``: scratch folder; ``HVB_LIBVIRT_RESULTS``: where virsh's outputs and
-  the step times go;
+  the step times go (``virsh-NAME.json``, ``steps-NAME.json``, NAME = ``HVB_LIBVIRT_RUN_NAME``);
 - ``HVB_REAL_GUEST``: a folder with vmlinuz + initrd.img (real QEMU boots this tiny guest, so
   the guest-driven steps complete; without it they are checked as "no guest OS");
 - ``HVB_LIBVIRT_NO_GUEST=1``: no guest at all (hvballoond without its simulated guest): both
@@ -115,6 +115,7 @@ def suite() -> Iterator[Suite]:
     yield state
     if results is not None:
         results.mkdir(parents=True, exist_ok=True)
-        state.virsh.write(results / f"virsh-{state.emulator}.json")
-        (results / f"steps-{state.emulator}.json").write_text(
+        name = os.environ.get("HVB_LIBVIRT_RUN_NAME", state.emulator)
+        state.virsh.write(results / f"virsh-{name}.json")
+        (results / f"steps-{name}.json").write_text(
             json.dumps(state.virsh.log, indent=1) + "\n")

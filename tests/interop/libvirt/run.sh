@@ -18,7 +18,8 @@
 #   --keep         leave libvirtd running (HVB_LIBVIRT_PREFIX, default /tmp/hvb-libvirt-e2e)
 #
 # Needs root: installs libvirt when missing (install.sh) and runs libvirtd in system mode, in a
-# private mount namespace (libvirt-env.sh). The virsh outputs land in $PREFIX/results.
+# private mount namespace (libvirt-env.sh). The virsh outputs land in $HVB_LIBVIRT_RESULTS
+# (default /tmp/hvb-libvirt-results) as virsh-EMULATOR-GUEST.json, to compare two runs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -48,6 +49,10 @@ case "$emulator" in
   *) echo "run.sh: --emulator is qemu or hvballoond" >&2; exit 2 ;;
 esac
 [[ -x $binary ]] || { echo "run.sh: no emulator at $binary" >&2; exit 1; }
+if [[ $no_guest == 1 ]]; then guest_mode=no-guest
+elif [[ $emulator == hvballoond ]]; then guest_mode=simulated-guest
+elif [[ -n $real_guest ]]; then guest_mode=real-guest
+else guest_mode=no-guest; fi
 
 [[ $(id -u) == 0 ]] || { echo "run.sh: needs root (libvirtd in system mode)" >&2; exit 1; }
 bash "$here/install.sh" >/dev/null
@@ -58,7 +63,7 @@ bash "$env_script" clean
 bash "$env_script" start
 if [[ $keep == 0 ]]; then trap 'bash "$env_script" stop' EXIT; fi
 
-results=$HVB_LIBVIRT_PREFIX/results
+results=${HVB_LIBVIRT_RESULTS:-/tmp/hvb-libvirt-results}
 mkdir -p "$results" "$HVB_LIBVIRT_PREFIX/work"
 status=0
 HVB_LIBVIRT_URI=$(bash "$env_script" uri) \
@@ -69,12 +74,13 @@ HVB_LIBVIRT_WORKDIR=$HVB_LIBVIRT_PREFIX/work \
 HVB_LIBVIRT_RESULTS=$results \
 HVB_REAL_GUEST=$real_guest \
 HVB_LIBVIRT_NO_GUEST=$no_guest \
+HVB_LIBVIRT_RUN_NAME=$emulator-$guest_mode \
   "$repo/.venv/bin/python" -m pytest -p no:cacheprovider -v -o console_output_style=classic \
     --rootdir "$repo" "$here" "$@" || status=$?
 
 if [[ -n $record ]]; then
   "$repo/.venv/bin/python" "$repo/tools/libvirt-log-to-transcript.py" \
-    --log "$HVB_LIBVIRT_PREFIX/libvirtd.log" --steps "$results/steps-$emulator.json" \
+    --log "$HVB_LIBVIRT_PREFIX/libvirtd.log" --steps "$results/steps-$emulator-$guest_mode.json" \
     --qemu-log-dir "$HVB_LIBVIRT_PREFIX/log/qemu" --emulator "$binary" \
     --prefix "domain-$emulator" --out "$record"
 fi

@@ -186,15 +186,15 @@ def test_detach_dimm(suite: Suite) -> None:
     path = _write(suite, "dimm-live.xml", ET.tostring(dimm, encoding="unicode"))
     result = v.run("detach-device", DOMAIN, str(path), "--live")
     assert result.ok, str(result)
+    # libvirt says so whether or not the guest ejected the DIMM within its 5 s wait
+    assert result.out.strip() == "Device detached successfully"
+    root = v.xml(DOMAIN)
     if suite.guest:
-        assert result.out.strip() == "Device detached successfully"
-        root = v.xml(DOMAIN)
         assert _device(root, "dimm") is None
         assert kib(root, "memory") == GiB_KiB
     else:
-        # no guest OS ejects the DIMM: libvirt gives up waiting after 5 s
-        assert result.out.strip() == "Device detach request sent successfully"
-        assert _device(v.xml(DOMAIN), "dimm") is not None
+        # no guest OS ejects the DIMM: it stays
+        assert _device(root, "dimm") is not None
 
 
 # --- virtio-mem -------------------------------------------------------------------------------
@@ -276,11 +276,12 @@ def test_detach_virtio_mem(suite: Suite) -> None:
     path = _write(suite, "virtio-mem-live.xml", ET.tostring(dev, encoding="unicode"))
     result = v.run("detach-device", DOMAIN, str(path), "--live")
     assert result.ok, str(result)
+    assert result.out.strip() == "Device detached successfully"
     if suite.guest:
-        assert result.out.strip() == "Device detached successfully"
         assert _device(v.xml(DOMAIN), "virtio-mem") is None
     else:
-        assert result.out.strip() == "Device detach request sent successfully"
+        # no guest OS answers the PCIe unplug request: the device stays
+        assert _device(v.xml(DOMAIN), "virtio-mem") is not None
 
 
 # --- virtio-pmem ------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def test_hv_balloon_domain(suite: Suite) -> None:
         devices = v.qmp(HV_DOMAIN, "query-memory-devices")["return"]
         assert isinstance(devices, list)
         assert [d["type"] for d in devices if isinstance(d, dict)] == ["hv-balloon"]
-        assert v.qmp(HV_DOMAIN, "balloon", {"value": 768 * 1024 * 1024}) == {"return": {}}
+        assert v.qmp(HV_DOMAIN, "balloon", {"value": 768 * 1024 * 1024})["return"] == {}
         balloon = v.qmp(HV_DOMAIN, "query-balloon")["return"]
         assert isinstance(balloon, dict) and "actual" in balloon
         # libvirt tolerates the hv-balloon entry among the memory devices

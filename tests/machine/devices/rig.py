@@ -49,6 +49,9 @@ class _Files:
             return PathInfo(size=self.files[path])
         return PathInfo(error="No such file or directory")
 
+    def note_allocated(self, path: str, size: int) -> None:
+        """The fixture's files are fixed; QEMU's file creation is not modelled here."""
+
 
 @dataclass
 class Vm:

@@ -8,6 +8,7 @@ import pytest
 
 from hvballoond.machine.balloon.core import set_balloon_guest_policy
 from hvballoond.machine.errors import StartupError
+from hvballoond.machine.events import HvBalloonBackendUnused
 from hvballoond.machine.hv_balloon.device import HvBalloon, find_hv_balloon
 from hvballoond.machine.hv_balloon.guest_sim import GuestPolicy, HotAddReply
 from hvballoond.machine.hv_balloon.host import HostState
@@ -67,9 +68,10 @@ def test_bus_rules() -> None:
         "No 'vmbus' bus found for device 'hv-balloon'"
     )
     # The hv-balloon sits on the bridge's "vmbus" bus.
-    assert machine.ok(
-        "qom-get", {"path": "/machine/peripheral/hvb", "property": "parent_bus"}
-    ) == "/machine/peripheral-anon/device[0]/vmbus"
+    assert (
+        machine.ok("qom-get", {"path": "/machine/peripheral/hvb", "property": "parent_bus"})
+        == "/machine/peripheral-anon/device[0]/vmbus"
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,14 +168,18 @@ def test_properties() -> None:
     assert machine.ok("qom-get", {"path": path, "property": "addr"}) == 0
     assert machine.ok("qom-get", {"path": path, "property": "memdev"}) == ""
     assert machine.ok("qom-get", {"path": path, "property": "v3-status-field"}) == "committed"
-    assert machine.ok("qom-get", {"path": "/machine/peripheral-anon/device[0]",
-                                  "property": "irq"}) == 7
-    with pytest.raises(StartupError, match="Property 'hv-balloon.instanceid' doesn't take"):
+    assert (
+        machine.ok("qom-get", {"path": "/machine/peripheral-anon/device[0]", "property": "irq"})
+        == 7
+    )
+    with pytest.raises(StartupError, match=r"Property 'hv-balloon\.instanceid' doesn't take"):
         vm("-machine q35 -m 1G -device vmbus-bridge -device hv-balloon,instanceid=xyz")
-    with pytest.raises(StartupError, match="Property 'hv-balloon.v3-status-field' doesn't"):
+    with pytest.raises(StartupError, match=r"Property 'hv-balloon\.v3-status-field' doesn't"):
         vm("-machine q35 -m 1G -device vmbus-bridge -device hv-balloon,v3-status-field=x")
     fixed = "1f0e6e2a-8d3c-4c57-9b0e-2f7a0c1d2e3f"
-    other = vm(f"-machine q35 -m 1G -device vmbus-bridge -device hv-balloon,id=h,instanceid={fixed}")
+    other = vm(
+        f"-machine q35 -m 1G -device vmbus-bridge -device hv-balloon,id=h,instanceid={fixed}"
+    )
     assert other.ok("qom-get", {"path": "/machine/peripheral/h", "property": "instanceid"}) == fixed
 
 
@@ -362,16 +368,38 @@ def test_v3_scenario_add_reboot_unused_delete_readd() -> None:
     machine.advance(50_000)
     assert machine.ok("query-balloon") == {"actual": 7 * G}
     status = events(machine, "HV_BALLOON_STATUS_REPORT")
-    assert status and list(status[-1]) == ["commited", "available"]  # type: ignore[arg-type]
+    last = status[-1]
+    assert isinstance(last, dict) and list(last) == ["commited", "available"]
     dimms = [(kind, data) for kind, data in machine.memory_devices() if kind == "dimm"]
     assert dimms == [
-        ("dimm", {"addr": 6 * G, "size": G, "slot": -1, "node": 0, "memdev": "/objects/m1",
-                  "hotplugged": True, "hotpluggable": True}),
-        ("dimm", {"addr": 7 * G, "size": 2 * G, "slot": -1, "node": 0,
-                  "memdev": "/objects/m2", "hotplugged": True, "hotpluggable": True}),
+        (
+            "dimm",
+            {
+                "addr": 6 * G,
+                "size": G,
+                "slot": -1,
+                "node": 0,
+                "memdev": "/objects/m1",
+                "hotplugged": True,
+                "hotpluggable": True,
+            },
+        ),
+        (
+            "dimm",
+            {
+                "addr": 7 * G,
+                "size": 2 * G,
+                "slot": -1,
+                "node": 0,
+                "memdev": "/objects/m2",
+                "hotplugged": True,
+                "hotpluggable": True,
+            },
+        ),
     ]
     assert machine.ok("query-memory-size-summary") == {
-        "base-memory": 4 * G, "plugged-memory": 3 * G
+        "base-memory": 4 * G,
+        "plugged-memory": 3 * G,
     }
     assert machine.error("object-del", {"id": "m1"}) == "object 'm1' is in use, can not be deleted"
     # Deflate with balloon, then shrink below boot size: v3 pages count like any other RAM.
@@ -400,3 +428,36 @@ def test_v3_scenario_add_reboot_unused_delete_readd() -> None:
     machine.advance(50_000)
     assert machine.ok("query-balloon") == {"actual": 7 * G}
     assert len([k for k, _ in machine.memory_devices() if k == "dimm"]) == 2
+
+
+def test_guest_initiated_reboot() -> None:
+    machine = with_guest(HVB_4G, GuestPolicy(reboot_after_ns=10 * 10**9))
+    machine.ok("cont")
+    machine.advance(9_000)
+    assert [e["event"] for e in machine.take_events()] == ["RESUME"]
+    machine.advance(1_000)
+    assert [e for e in machine.take_events() if e["event"] == "RESET"] == [
+        {"event": "RESET", "data": {"guest": True, "reason": "guest-reset"}}
+    ]
+    device = hv(machine)
+    assert device.engine is not None and device.engine.guest is not None  # booted again
+
+
+def test_removing_the_device_releases_every_backend() -> None:
+    machine = with_guest(V3)
+    machine.ok("object-add", {"qom-type": "memory-backend-ram", "id": "m1", "size": G})
+    machine.ok("object-add", {"qom-type": "memory-backend-ram", "id": "m2", "size": G})
+    machine.ok("cont")
+    machine.advance(2_000)
+    machine.ok("hv-balloon-add-memory", {"id": "m1"})
+    machine.ok("hv-balloon-add-memory", {"id": "m2"})
+    machine.take_events()
+    removed = machine.machine.qdev.finalize(hv(machine), machine.clock.now())
+    unused = [e.id for e in removed if isinstance(e, HvBalloonBackendUnused)]
+    assert unused == ["m1", "m2"]
+    machine.ok("object-del", {"id": "m1"})
+    machine.ok("object-del", {"id": "m2"})
+    assert machine.memory_devices() == []
+    assert machine.qmp("query-balloon") == {
+        "error": {"class": "DeviceNotActive", "desc": "No balloon device has been activated"}
+    }

@@ -18,8 +18,9 @@ from hvballoond.machine.hv_balloon.guest_sim import (
     HostileReports,
     HotAddReply,
     PageOrder,
+    guest_policy_from_options,
 )
-from hvballoond.machine.hv_balloon.host import HostState
+from hvballoond.machine.hv_balloon.host import HostState, HvBalloonHost
 from hvballoond.machine.units import GiB, MiB
 
 from .rig import NS, Rig
@@ -505,3 +506,48 @@ def test_guest_closing_the_channel() -> None:
     assert rig.host.next_deadline() is None
     with pytest.raises(MachineError, match="no guest memory status report received yet"):
         rig.host.status()
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def test_every_state_is_reached_and_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    entered: list[HostState] = []
+    original = HvBalloonHost._enter
+
+    def spy(host: HvBalloonHost, new: HostState, vnow_ns: int) -> bool:
+        changed = original(host, new, vnow_ns)
+        if changed:
+            entered.append(new)
+        return changed
+
+    monkeypatch.setattr(HvBalloonHost, "_enter", spy)
+    rig = Rig(memdev_size=8 * G)
+    rig.boot()
+    rig.balloon(3 * G)
+    rig.balloon(6 * G)
+    assert rig.host.actual_bytes() == 6 * G
+    assert rig.guest is not None
+    rig.guest.close()
+    rig.advance(0)
+    assert set(entered) | {HostState.WAIT_RESET} == set(HostState)
+    assert entered[-1] is HostState.WAIT_RESET
+    # QEMU's numbers, which warnings print.
+    assert [s.value for s in HostState] == list(range(1, 17))
+
+
+def test_policy_from_hvb_guest_options() -> None:
+    policy = guest_policy_from_options(connect_delay_s=0.5, hot_add="partial:64", balloon_chunk=3)
+    assert policy.connect_delay_ns == NS // 2
+    assert (policy.hot_add_reply, policy.hot_add_pages) == (HotAddReply.PARTIAL, 64)
+    assert policy.balloon_chunk_ranges == 3
+    assert guest_policy_from_options(connect_delay_s=-1).connect_delay_ns is None
+    delayed = guest_policy_from_options(hot_add="delay:1.5")
+    assert (delayed.hot_add_reply, delayed.hot_add_delay_ns) == (HotAddReply.FULL, 3 * NS // 2)
+    assert guest_policy_from_options(hot_add="over:9").hot_add_reply is HotAddReply.OVER
+    assert guest_policy_from_options(hot_add="reject").hot_add_reply is HotAddReply.REJECT
+    for bad in ("partial", "partial:x", "full:1", "nope", "delay:-1"):
+        with pytest.raises(ValueError, match="invalid hot-add reply"):
+            guest_policy_from_options(hot_add=bad)
+    with pytest.raises(ValueError, match="invalid balloon chunk"):
+        guest_policy_from_options(balloon_chunk=0)
