@@ -34,6 +34,10 @@ class MonitorControl(Protocol):
         """Chardev ids of the VM's QMP monitors, in creation order (query-yank)."""
         ...
 
+    def yank_chardev(self, chardev_id: str) -> None:
+        """Drop the client of that monitor at once (its pending output is lost)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class VmIdentity:

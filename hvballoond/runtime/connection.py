@@ -47,6 +47,7 @@ class QmpConnection(asyncio.Protocol):
         self._closed = False
         self._write_paused = False
         self._quit_after_flush = False
+        self._yanked = False
 
     # asyncio.Protocol ------------------------------------------------------------------
 
@@ -106,6 +107,12 @@ class QmpConnection(asyncio.Protocol):
         self.transport.resume_reading()
         self._schedule()
 
+    def yank(self) -> None:
+        """``yank`` of our chardev: shut the socket down now; nothing more is sent."""
+        self._yanked = True
+        if self.transport is not None and not self._closed:
+            self.transport.abort()
+
     def close(self) -> None:
         if self.transport is not None and not self._closed:
             self._flush()
@@ -140,7 +147,7 @@ class QmpConnection(asyncio.Protocol):
             if request is None:
                 break
             self.monitor.vm.execute(self, request)
-            if self._closed or self._quit_after_flush:
+            if self._closed or self._yanked or self._quit_after_flush:
                 break
         else:
             more = True
@@ -159,7 +166,7 @@ class QmpConnection(asyncio.Protocol):
         self.session.enable_capabilities(capabilities)
 
     def _flush(self) -> None:
-        if self.session is None or self.transport is None or self._closed:
+        if self.session is None or self.transport is None or self._closed or self._yanked:
             return
         data = self.session.data_to_send()
         if not data:

@@ -42,6 +42,11 @@ class _MonitorControl:
     def monitor_chardevs(self) -> list[str]:
         return [monitor.name for monitor in self._vm.monitors]
 
+    def yank_chardev(self, chardev_id: str) -> None:
+        for monitor in self._vm.monitors:
+            if monitor.name == chardev_id and monitor.active is not None:
+                monitor.active.yank()
+
 
 class VmRuntime:
     """The run-time side of one VM (no sockets: those belong to the daemon's listeners)."""

@@ -29,6 +29,9 @@ class Monitor:
     def monitor_chardevs(self) -> list[str]:
         return []
 
+    def yank_chardev(self, chardev_id: str) -> None:
+        pass
+
 
 def context() -> CommandContext:
     clock = FakeClock()

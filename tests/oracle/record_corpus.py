@@ -47,11 +47,13 @@ class Entry:
 
     Attributes:
         original: The file in the corpus.
+        rel: Its path relative to the corpus (its name when outside it).
         copy: Its copy in the temporary folder (what gets re-recorded).
         transcript: The parsed copy.
     """
 
     original: Path
+    rel: Path
     copy: Path
     transcript: Transcript
 
@@ -90,7 +92,7 @@ def prepare(paths: Sequence[Path], root: Path, scratch: Path) -> tuple[list[Entr
             problems.append(f"{path}: {exc.message} (line {exc.lineno})")
             continue
         if recorded_from_qemu(t):
-            entries.append(Entry(path, copy, t))
+            entries.append(Entry(path, rel, copy, t))
     return entries, problems
 
 
@@ -116,8 +118,8 @@ def report(entry: Entry, result: ReplayResult) -> bool:
             difflib.unified_diff(
                 entry.transcript.text().splitlines(keepends=True),
                 result.new_text.splitlines(keepends=True),
-                fromfile=f"corpus/{entry.original.name}",
-                tofile=f"qemu/{entry.original.name}",
+                fromfile=f"corpus/{entry.rel}",
+                tofile=f"qemu/{entry.rel}",
             )
         )
         for warning in result.warnings:

@@ -80,6 +80,9 @@ def yank(ctx: CommandContext, args: JSONObject) -> JSONValue:
         assert isinstance(instance, dict)
         if not (instance.get("type") == "chardev" and instance.get("id") in chardevs):
             raise QmpError("Instance not found", ErrorClass.DEVICE_NOT_FOUND)
+    for instance in instances:
+        assert isinstance(instance, dict)
+        ctx.monitor.yank_chardev(str(instance["id"]))
     return {}
 
 

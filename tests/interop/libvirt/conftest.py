@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.libvirt.domains import DOMAIN
 from tests.interop.libvirt.virsh import Virsh
 
 
@@ -88,8 +89,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 def _note_outcome(request: pytest.FixtureRequest, suite: Suite) -> Iterator[None]:
     """Remember which steps passed (``test_start`` passes as step ``start``)."""
     yield
+    step = request.node.name.removeprefix("test_")
     if request.node.stash.get(_OUTCOME, False):
-        suite.passed.add(request.node.name.removeprefix("test_"))
+        suite.passed.add(step)
+    suite.virsh.snapshot(DOMAIN, step)
 
 
 @pytest.fixture(scope="session")

@@ -81,12 +81,13 @@ def domain_xml(spec: DomainSpec) -> str:
                   "-device", "hv-balloon,id=hvb,memdev=hvmem"]
     if spec.hvballoond and spec.simulated_guest:
         extra += ["-object", "hvb-guest,id=guest0"]
+    max_memory_kib = (64 if spec.hv_balloon else 16) * 1024 * 1024
     balloon = ("    <memballoon model='none'/>\n" if spec.hv_balloon else
                "    <memballoon model='virtio'>\n      <stats period='5'/>\n    </memballoon>\n")
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{spec.name}</name>
   <uuid>{UUIDS[spec.name]}</uuid>
-  <maxMemory slots='4' unit='KiB'>{64 * 1024 * 1024 if spec.hv_balloon else 16 * 1024 * 1024}</maxMemory>
+  <maxMemory slots='4' unit='KiB'>{max_memory_kib}</maxMemory>
   <memory unit='KiB'>1048576</memory>
   <currentMemory unit='KiB'>1048576</currentMemory>
   <vcpu placement='static'>1</vcpu>

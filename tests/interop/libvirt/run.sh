@@ -82,7 +82,7 @@ if [[ -n $record ]]; then
   "$repo/.venv/bin/python" "$repo/tools/libvirt-log-to-transcript.py" \
     --log "$HVB_LIBVIRT_PREFIX/libvirtd.log" --steps "$results/steps-$emulator-$guest_mode.json" \
     --qemu-log-dir "$HVB_LIBVIRT_PREFIX/log/qemu" --emulator "$binary" \
-    --prefix "domain-$emulator" --out "$record"
+    --prefix "domain-$emulator-$guest_mode" --out "$record"
 fi
 echo "run.sh: virsh outputs in $results; libvirtd log $HVB_LIBVIRT_PREFIX/libvirtd.log"
 exit $status

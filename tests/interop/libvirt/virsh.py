@@ -100,6 +100,11 @@ class Virsh:
                 stats[key] = int(value)
         return stats
 
+    def snapshot(self, domain: str, label: str) -> None:
+        """Note the domain's live XML (or its absence) in :attr:`outputs` under ``label``."""
+        result = self.run("dumpxml", domain, quiet=True)
+        self.outputs.append((f"dumpxml {domain} after {label}", result.code, result.out, ""))
+
     def write(self, path: Path) -> None:
         """Save the commands and their outputs as JSON."""
         path.write_text(json.dumps([{"command": c, "code": k, "stdout": o, "stderr": e}

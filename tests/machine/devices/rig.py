@@ -37,6 +37,9 @@ class _Monitor:
     def monitor_chardevs(self) -> list[str]:
         return ["monitor0"]
 
+    def yank_chardev(self, chardev_id: str) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class _Files:
