@@ -9,6 +9,7 @@ is decoded only where a workload needs a value or a check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -170,7 +171,5 @@ class QmpClient:
     async def close(self) -> None:
         """Close the connection (errors of a server that already went away are ignored)."""
         self._writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await self._writer.wait_closed()
-        except (ConnectionError, BrokenPipeError):
-            pass

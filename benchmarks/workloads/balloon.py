@@ -23,13 +23,12 @@ class BalloonWorkload(QmpWorkload):
         return scale.pairs
 
     def launch(self, scale: Scale) -> Launch:
-        return Launch(
-            extra=(
-                "-device", "virtio-balloon-pci",
-                "-device", "pcie-root-port,id=rp1,chassis=1",
-                "-object", "memory-backend-ram,id=vmem0,size=4G,reserve=off",
-            )  # fmt: skip
-        )
+        extra = (
+            "-device", "virtio-balloon-pci",
+            "-device", "pcie-root-port,id=rp1,chassis=1",
+            "-object", "memory-backend-ram,id=vmem0,size=4G,reserve=off",
+        )  # fmt: skip
+        return Launch(extra=extra)
 
     def metrics(self, scale: Scale) -> tuple[Metric, ...]:
         n = f"{scale.balloon_requests:,}"

@@ -9,6 +9,7 @@ timestamps ignored; partial messages only count).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -85,6 +86,6 @@ async def test_example_runs_against_hvballoond(example: Example, tmp_path: Path)
                     assert _comparable(have) == _comparable(want.value), want.text
     finally:
         writer.close()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
+        task.cancel()  # the daemon may have ended already (the quit example)
+        with contextlib.suppress(asyncio.CancelledError):
             await task
