@@ -28,6 +28,7 @@ __all__ = [
     "RunningServer",
     "ServerKind",
     "benchmark_environment",
+    "cpu_time_ns",
     "find_hvballoond",
     "find_qemu",
     "read_memory_kib",
@@ -80,6 +81,21 @@ class Launch:
     memory: str = "1G,slots=4,maxmem=16G"
     extra: tuple[str, ...] = ()
     monitors: int = 1
+
+
+def cpu_time_ns(pid: int) -> int:
+    """CPU time process ``pid`` has used so far, all threads, in ns (``schedstat``).
+
+    Unlike wall time this does not include waiting for a core, so it shows what a request
+    costs the server even on a busy machine. Threads that already exited are not counted.
+    """
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread just exited
+    return total
 
 
 def read_memory_kib(pid: int) -> dict[str, int]:
@@ -141,6 +157,10 @@ class RunningServer:
     def pid(self) -> int:
         """The server's process id."""
         return self.process.pid
+
+    def cpu_ns(self) -> int:
+        """CPU time the server has used so far (see :func:`cpu_time_ns`)."""
+        return cpu_time_ns(self.pid)
 
     def alive(self) -> bool:
         """True while the process runs."""

@@ -18,6 +18,8 @@ FORBIDDEN: dict[str, tuple[set[str], set[str]]] = {
     "machine": ({"qmp", "qapi", "dispatch", "runtime", "cli", "transcripts", "wire"},
                 {"asyncio", "pydantic", "time", "socket"}),
     "dispatch": ({"runtime", "cli", "transcripts"}, {"asyncio", "socket"}),
+    "probe": ({"dispatch", "machine", "runtime", "cli", "transcripts", "qapi"},
+              {"asyncio", "socket", "pydantic"}),
 }
 
 

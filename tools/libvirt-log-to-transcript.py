@@ -96,8 +96,8 @@ def _run_of(conv: Conversation, runs: Sequence[Run]) -> Run | None:
 def _commands_by_step(convs: Sequence[Conversation], steps: Sequence[tuple[float, str]]
                       ) -> list[str]:
     """Per step, the commands sent; a run of ``qom-get`` on one path is one line."""
-    messages = sorted((m.time, m.text) for c in convs for m in c.messages
-                      if m.direction is Direction.SEND)
+    messages = sorted(((m.time, m.text) for c in convs for m in c.messages
+                       if m.direction is Direction.SEND), key=lambda item: item[0])
     marks = sorted(steps)
     out: list[str] = []
     index = 0

@@ -40,7 +40,11 @@ class BackendsWorkload(QmpWorkload):
                    Better.LOWER),
             Metric("backends.create_last_us", f"object-add, last {edge:,} (mean)", "µs",
                    Better.LOWER),
+            Metric("backends.create_cpu_us", "server CPU time per object-add", "µs",
+                   Better.LOWER),
             Metric("backends.query_memdev_ms", f"query-memdev with {n:,} backends", "ms",
+                   Better.LOWER),
+            Metric("backends.query_memdev_cpu_ms", "server CPU time per query-memdev", "ms",
                    Better.LOWER),
         )
 
@@ -58,13 +62,17 @@ class BackendsWorkload(QmpWorkload):
         client = await server.connect()
         try:
             await client.handshake()
+            cpu = server.cpu_ns()
             started = time.perf_counter_ns()
             latencies = await round_trips(client, creates)
             total = time.perf_counter_ns() - started
+            create_cpu = server.cpu_ns() - cpu
             listed = json.loads(await client.execute(query))["return"]
             if len(listed) < n:
                 raise WorkloadError(f"query-memdev lists {len(listed)} backends, expected {n}")
+            cpu = server.cpu_ns()
             queries = await round_trips(client, [query] * scale.latency_repeats)
+            query_cpu = server.cpu_ns() - cpu
         finally:
             await client.close()
         edge = _edge(scale)
@@ -72,5 +80,7 @@ class BackendsWorkload(QmpWorkload):
             "backends.create_total_ms": total / 1e6,
             "backends.create_first_us": statistics.fmean(latencies[:edge]) / 1e3,
             "backends.create_last_us": statistics.fmean(latencies[-edge:]) / 1e3,
+            "backends.create_cpu_us": create_cpu / n / 1e3,
             "backends.query_memdev_ms": statistics.median(queries) / 1e6,
+            "backends.query_memdev_cpu_ms": query_cpu / len(queries) / 1e6,
         }

@@ -31,7 +31,10 @@ class ConcurrentWorkload(QmpWorkload):
             f"{scale.concurrent_clients} clients × {scale.concurrent_requests:,} query-status"
             " on separate monitors"
         )
-        return (Metric("concurrent.ops_per_s", label, "ops/s", Better.HIGHER),)
+        return (
+            Metric("concurrent.ops_per_s", label, "ops/s", Better.HIGHER),
+            Metric("concurrent.server_cpu_us", "server CPU time per request", "µs", Better.LOWER),
+        )
 
     async def run(self, server: RunningServer, scale: Scale) -> dict[str, float]:
         clients = await server.connect_all()
@@ -43,11 +46,16 @@ class ConcurrentWorkload(QmpWorkload):
             async def one(client: QmpClient) -> None:
                 await round_trips(client, [query] * scale.concurrent_requests)
 
+            cpu = server.cpu_ns()
             started = time.perf_counter_ns()
             await asyncio.gather(*(one(client) for client in clients))
             elapsed = time.perf_counter_ns() - started
+            cpu = server.cpu_ns() - cpu
         finally:
             for client in clients:
                 await client.close()
         total = scale.concurrent_requests * len(clients)
-        return {"concurrent.ops_per_s": total / (elapsed / 1e9)}
+        return {
+            "concurrent.ops_per_s": total / (elapsed / 1e9),
+            "concurrent.server_cpu_us": cpu / total / 1e3,
+        }

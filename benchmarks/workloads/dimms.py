@@ -53,6 +53,13 @@ class DimmsWorkload(QmpWorkload):
             )
             for count in scale.dimm_checkpoints
         ]
+        out.append(
+            Metric(
+                "dimms.qmd_cpu_us",
+                f"server CPU time per query-memory-devices with {scale.dimms} DIMMs", "µs",
+                Better.LOWER,
+            )
+        )
         return tuple(out)
 
     async def run(self, server: RunningServer, scale: Scale) -> dict[str, float]:
@@ -81,6 +88,10 @@ class DimmsWorkload(QmpWorkload):
                 plugs.append(time.perf_counter_ns() - started)
                 if n + 1 in scale.dimm_checkpoints:
                     values[f"dimms.qmd_at_{n + 1}_us"] = await self._query(client, n + 1, scale)
+            query = request("query-memory-devices")
+            cpu = server.cpu_ns()
+            await round_trips(client, [query] * scale.latency_repeats)
+            values["dimms.qmd_cpu_us"] = (server.cpu_ns() - cpu) / scale.latency_repeats / 1e3
         finally:
             await client.close()
         edge = _edge(scale)

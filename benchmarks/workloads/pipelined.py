@@ -38,6 +38,12 @@ class PipelinedWorkload(QmpWorkload):
                     "req/s", Better.HIGHER,
                 )
             )
+            out.append(
+                Metric(
+                    f"pipelined.{size}.server_cpu_us",
+                    f"{size:,} pipelined: server CPU time per request", "µs", Better.LOWER,
+                )
+            )
         return tuple(out)
 
     async def run(self, server: RunningServer, scale: Scale) -> dict[str, float]:
@@ -48,14 +54,17 @@ class PipelinedWorkload(QmpWorkload):
             await round_trips(client, [request("query-status")] * 20)
             for size in scale.pipelined_sizes:
                 batch = b"".join(request("query-status", ident=i) for i in range(size))
+                cpu = server.cpu_ns()
                 started = time.perf_counter_ns()
                 client.send(batch)
                 last = await client.read_replies(size)
                 elapsed = time.perf_counter_ns() - started
+                cpu = server.cpu_ns() - cpu
                 if json.loads(last).get("id") != size - 1:
                     raise WorkloadError(f"last pipelined reply is {last[:200]!r}")
                 values[f"pipelined.{size}.ms"] = elapsed / 1e6
                 values[f"pipelined.{size}.req_per_s"] = size / (elapsed / 1e9)
+                values[f"pipelined.{size}.server_cpu_us"] = cpu / size / 1e3
         finally:
             await client.close()
         return values

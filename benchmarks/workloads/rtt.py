@@ -27,6 +27,7 @@ class RttWorkload(QmpWorkload):
             Metric("rtt.ops_per_s", f"{n} query-status round trips", "ops/s", Better.HIGHER),
             Metric("rtt.p50_us", "query-status round trip p50", "µs", Better.LOWER),
             Metric("rtt.p99_us", "query-status round trip p99", "µs", Better.LOWER),
+            Metric("rtt.server_cpu_us", "server CPU time per query-status", "µs", Better.LOWER),
         )
 
     async def run(self, server: RunningServer, scale: Scale) -> dict[str, float]:
@@ -35,7 +36,11 @@ class RttWorkload(QmpWorkload):
             await client.handshake()
             query = request("query-status")
             await round_trips(client, [query] * min(_WARM_UP, scale.rtt_requests))
+            cpu = server.cpu_ns()
             latencies = await round_trips(client, [query] * scale.rtt_requests)
+            cpu = server.cpu_ns() - cpu
         finally:
             await client.close()
-        return throughput_metrics("rtt.", latencies)
+        return throughput_metrics("rtt.", latencies) | {
+            "rtt.server_cpu_us": cpu / scale.rtt_requests / 1e3
+        }

@@ -29,6 +29,7 @@ class SchemaWorkload(QmpWorkload):
                 "schema.median_ms", f"query-qmp-schema (median of {scale.schema_queries})",
                 "ms", Better.LOWER,
             ),
+            Metric("schema.cpu_ms", "server CPU time per query-qmp-schema", "ms", Better.LOWER),
             Metric("schema.reply_kib", "query-qmp-schema reply size", "KiB", Better.LOWER),
         )
 
@@ -40,11 +41,14 @@ class SchemaWorkload(QmpWorkload):
             started = time.perf_counter_ns()
             reply = await client.execute(query)
             first = time.perf_counter_ns() - started
+            cpu = server.cpu_ns()
             latencies = await round_trips(client, [query] * scale.schema_queries)
+            cpu = server.cpu_ns() - cpu
         finally:
             await client.close()
         return {
             "schema.first_ms": first / 1e6,
             "schema.median_ms": statistics.median(latencies) / 1e6,
+            "schema.cpu_ms": cpu / scale.schema_queries / 1e6,
             "schema.reply_kib": len(reply) / 1024,
         }

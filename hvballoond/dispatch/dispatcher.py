@@ -21,6 +21,7 @@ from hvballoond.dispatch.schema_check import OutgoingChecker
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.qmp.errors import QmpError
+from hvballoond.probe.store import Accel, ProbeStore
 from hvballoond.wire.values import JSONObject, JSONValue
 
 if TYPE_CHECKING:
@@ -50,19 +51,40 @@ class Dispatcher:
         vm: VmIdentity,
         handlers: dict[str, Handler],
         validate: ArgumentValidator,
+        probe: ProbeStore | None = None,
     ) -> None:
         self.machine = machine
         self.vm = vm
         self._handlers = handlers
         self._validate = validate
         self.outgoing = OutgoingChecker()
+        # Capability-probe mode (-machine none, as libvirt probes an emulator): the static
+        # facts of QEMU 10.0.2 that libvirt asks for come from the recorded store.
+        self._probe = probe
+        self._probe_accel = Accel.KVM if vm.kvm_enabled else Accel.TCG
 
     def knows(self, command: str) -> bool:
-        return command in self._handlers
+        return command in self._handlers or (
+            self._probe is not None and command in self._probe.commands()
+        )
+
+    def commands(self) -> set[str]:
+        """Every command this dispatcher answers (the session's catalog)."""
+        names = set(self._handlers)
+        if self._probe is not None:
+            names |= self._probe.commands()
+        return names
 
     def execute(
         self, command: str, arguments: JSONObject, *, monitor: MonitorControl, now: Instant
     ) -> Outcome:
+        if self._probe is not None:
+            answer = self._probe.reply(
+                command, arguments, accel=self._probe_accel, has_handler=command in self._handlers
+            )
+            if answer is not None:
+                # QEMU's own replies: neither validated nor schema-checked against ours.
+                return Outcome(answer)
         handler = self._handlers.get(command)
         if handler is None:
             return Outcome(QmpError(f"The command {command} has not been found"))

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Protocol, TypeVar
+from typing import Final, Protocol
 
 import structlog
 
@@ -59,8 +59,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-T_ = TypeVar("T_")
 
 MAX_NODES: Final = 128
 #: QEMU_VMALLOC_ALIGN on x86_64 Linux: the region alignment of anonymous RAM (§5.5).
@@ -257,7 +255,11 @@ class MemoryBackend(QomObject):
         add(Property.typed("share", BoolCodec(), getter=lambda: self.share, setter=self._set_share))
         add(
             Property.typed(
-                "size", SizeCodec("int"), getter=lambda: self.size, setter=self._set_size
+                "size",
+                SizeCodec("int"),
+                getter=lambda: self.size,
+                setter=self._set_size,
+                check=self._check_size_mutable,
             )
         )
         add(Property.typed("dump", BoolCodec(), getter=lambda: self.dump, setter=self._set_dump))
@@ -327,7 +329,8 @@ class MemoryBackend(QomObject):
                     "align",
                     SizeCodec("int"),
                     getter=lambda: self.align,
-                    setter=self._file_only_setter("align", self._set_align),
+                    setter=self._set_align,
+                    check=self._file_check("'align'"),
                 )
             )
             add(
@@ -335,7 +338,8 @@ class MemoryBackend(QomObject):
                     "offset",
                     SizeCodec("int"),
                     getter=lambda: self.offset,
-                    setter=self._file_only_setter("offset", self._set_offset),
+                    setter=self._set_offset,
+                    check=self._file_check("'offset'"),
                 )
             )
             add(
@@ -352,6 +356,7 @@ class MemoryBackend(QomObject):
                     EnumCodec("OnOffAuto", ("auto", "on", "off")),
                     getter=lambda: self.rom,
                     setter=self._set_rom,
+                    check=self._file_check("'rom'", suffix="."),
                 )
             )
         if self.kind is BackendKind.MEMFD:
@@ -360,7 +365,7 @@ class MemoryBackend(QomObject):
                     "hugetlb",
                     BoolCodec(),
                     getter=lambda: self.hugetlb,
-                    setter=self._memfd_setter(self._set_hugetlb),
+                    setter=self._set_hugetlb,
                 )
             )
             add(
@@ -368,7 +373,8 @@ class MemoryBackend(QomObject):
                     "hugetlbsize",
                     SizeCodec("int"),
                     getter=lambda: self.hugetlbsize,
-                    setter=self._memfd_setter(self._set_hugetlbsize),
+                    setter=self._set_hugetlbsize,
+                    check=self._check_hugetlbsize_mutable,
                 )
             )
             add(
@@ -376,7 +382,7 @@ class MemoryBackend(QomObject):
                     "seal",
                     BoolCodec(),
                     getter=lambda: self.seal,
-                    setter=self._memfd_setter(self._set_seal),
+                    setter=self._set_seal,
                 )
             )
         for name, text in _DESCRIPTIONS.items():
@@ -384,10 +390,29 @@ class MemoryBackend(QomObject):
             if prop is not None:
                 prop.description = text
 
-    def _set_size(self, value: int) -> None:
+    # Setters of properties QEMU visits itself (size, hugetlbsize, align, offset, rom) test
+    # the state before the value: these checks run before the value is converted.
+
+    def _check_size_mutable(self) -> None:
         if self.created:
-            # hostmem.c: note the trailing space.
+            # hostmem.c host_memory_backend_set_size: note the trailing space.
             raise MachineError(f"cannot change property size of {self.qom_type} ")
+
+    def _check_hugetlbsize_mutable(self) -> None:
+        if self.created:
+            raise MachineError("cannot change property value")
+
+    def _file_check(self, quoted_name: str, *, suffix: str = "") -> Callable[[], None]:
+        # hostmem-file.c: "'align'"/"'offset'" without a full stop, "'rom'" with one.
+        def check() -> None:
+            if self.created:
+                raise MachineError(
+                    f"cannot change property {quoted_name} of {self.qom_type}{suffix}"
+                )
+
+        return check
+
+    def _set_size(self, value: int) -> None:
         if value == 0:
             raise MachineError(f"property 'size' of {self.qom_type} doesn't take value '0'")
         self.size = value
@@ -448,14 +473,6 @@ class MemoryBackend(QomObject):
         nodes = [IntCodec.UINT16.from_json("null", item) for item in value]
         self.set_host_nodes(nodes)
 
-    def _file_only_setter(self, name: str, apply: Callable[[int], None]) -> Callable[[int], None]:
-        def guarded(value: int) -> None:
-            if self.created:
-                raise MachineError(f"cannot change property '{name}' of {self.qom_type}")
-            apply(value)
-
-        return guarded
-
     def _set_align(self, value: int) -> None:
         self.align = value
 
@@ -476,17 +493,10 @@ class MemoryBackend(QomObject):
         self.file_readonly = value
 
     def _set_rom(self, value: str) -> None:
-        if self.created:
-            raise MachineError(f"cannot change property 'rom' of {self.qom_type}.")
         self.rom = value
 
-    def _memfd_setter(self, apply: Callable[[T_], None]) -> Callable[[T_], None]:
-        def guarded(value: T_) -> None:
-            if self.created:
-                raise MachineError("cannot change property value")
-            apply(value)
-
-        return guarded
+    # hostmem-memfd.c: ``hugetlb`` and ``seal`` may change at any time (the value is only
+    # read when the memory is allocated); ``hugetlbsize`` is fixed once allocated.
 
     def _set_hugetlb(self, value: bool) -> None:
         self.hugetlb = value

@@ -45,6 +45,7 @@ from hvballoond.machine.memory_map import (
 )
 from hvballoond.machine.qdev import Bus, Device, DeviceOptions, Qdev
 from hvballoond.machine.qom import Property, QomObject, QomTree, TypeRegistry
+from hvballoond.machine.qom_type_order import QEMU_TYPE_ORDER
 from hvballoond.machine.qom_types import register_core_types
 from hvballoond.machine.runstate import RunControl, RunState
 from hvballoond.machine.timers import Deadlines, TimerCallback
@@ -99,7 +100,7 @@ class Machine:
         self.config = config
         self.host = host
         self.created_at = now
-        self.types = TypeRegistry()
+        self.types = TypeRegistry(QEMU_TYPE_ORDER)
         register_core_types(self.types, config)
         self.qom = QomTree(self.types)
         layout, region = build_layout(config, check=check_layout)

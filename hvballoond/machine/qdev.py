@@ -65,6 +65,7 @@ from hvballoond.machine.events import DeviceDeleted, MachineEvent
 from hvballoond.machine.memory_map import FlatRange
 from hvballoond.machine.qom import (
     HashOrderedContainer,
+    HashOrderedObject,
     InputStyle,
     Property,
     QomObject,
@@ -128,8 +129,12 @@ def qdict_order(keys: list[str]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-class Bus(QomObject):
+class Bus(HashOrderedObject):
     """A qdev bus (``pcie.0``, a root port's ``rp1``, ``vmbus.0``).
+
+    Its properties (``hotplug-handler``, ``realized``, the ``child[N]`` links of the plugged
+    devices, ``acpi-pcihp-bsel``) are instance properties, so ``qom-list`` shows them in
+    GLib hash order of their names and insertion history (:class:`HashOrderedObject`).
 
     Attributes:
         name: the bus name used by ``bus=`` and in messages.
@@ -156,11 +161,12 @@ class Bus(QomObject):
         self.max_devices = max_devices
         self.devices: list[Device] = []
         self._link_seq = 0
-        self.add_property(Property.read_only("realized", "bool", lambda: True))
+        # hw/core/bus.c bus_initfn adds the link first, then "realized".
         if hotpluggable if has_hotplug_handler is None else has_hotplug_handler:
             self.add_property(
                 Property("hotplug-handler", "link<hotplug-handler>", link=lambda: None)
             )
+        self.add_property(Property.read_only("realized", "bool", lambda: True))
 
     def is_full(self) -> bool:
         """True when no further device fits."""
@@ -250,14 +256,19 @@ class Device(QomObject):
         )
         self.add_property(Property.read_only("realized", "bool", lambda: self.realized))
         self.add_property(Property.read_only("hotplugged", "bool", lambda: self.hotplugged))
-        self.add_property(
-            Property.read_only("hotpluggable", "bool", lambda: type(self).HOTPLUGGABLE)
-        )
+        self.add_property(Property.read_only("hotpluggable", "bool", lambda: self.hotpluggable))
 
     @classmethod
     def qom_type_info(cls) -> QomType:
         """This class's :class:`QomType`."""
         return QomType(cls.TYPE, cls.PARENT, cls.ABSTRACT, cls.INTERFACES)
+
+    @property
+    def hotpluggable(self) -> bool:
+        """The ``hotpluggable`` property (hw/core/qdev.c ``device_get_hotpluggable``): the
+        class allows hotplug and so does the parent bus (q35's ``pcie.0`` does not)."""
+        bus = self.parent_bus
+        return type(self).HOTPLUGGABLE and (bus is None or bus.hotpluggable)
 
     # -- property helpers -------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ __all__ = [
     "Codec",
     "EnumCodec",
     "HashOrderedContainer",
+    "HashOrderedObject",
     "InputStyle",
     "IntCodec",
     "Property",
@@ -75,13 +76,18 @@ class QomType:
 class TypeRegistry:
     """The set of QOM type names a machine knows (one instance per machine; no globals).
 
-    ``qom-list-types`` lists types in registration order, so register them in the order the
-    reference binary prints them where that is known (the list is compared as a set by
-    clients; QEMU's own order comes from a GLib hash table).
+    ``qom-list-types`` walks QEMU's type table, a GLib hash table holding every type of the
+    binary, so its order is a property of the whole binary rather than of the types listed
+    (see ``qom_type_order.py``). ``listing_order`` gives that order; types it does not name
+    (hvballoond's own) follow in registration order.
+
+    Args:
+        listing_order: type names in the order ``qom-list-types`` prints them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listing_order: Sequence[str] = ()) -> None:
         self._types: dict[str, QomType] = {}
+        self._rank = {name: index for index, name in enumerate(listing_order)}
 
     def register(self, qom_type: QomType) -> None:
         """Add a type (re-registering the same name with the same data is a no-op)."""
@@ -145,7 +151,9 @@ class TypeRegistry:
             if implements is not None and not self.is_a(qom_type.name, implements):
                 continue
             out.append(qom_type)
-        return out
+        unranked = len(self._rank)
+        # sorted() is stable: unranked types keep their registration order.
+        return sorted(out, key=lambda qom_type: self._rank.get(qom_type.name, unranked))
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,6 +376,10 @@ JsonSetter = Callable[[JSONValue], None]
 TextSetter = Callable[[str, InputStyle], None]
 
 
+def _no_check() -> None:
+    return None
+
+
 @dataclass(slots=True)
 class Property:
     """A named, typed property of one object.
@@ -405,23 +417,30 @@ class Property:
         setter: Callable[[T], None] | None = None,
         description: str | None = None,
         default: tuple[JSONValue] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> Property:
         """A property whose input goes through ``codec`` and then ``setter``.
 
         ``setter`` receives the converted Python value and may raise
-        :class:`~hvballoond.machine.errors.MachineError` with QEMU's text (e.g. "cannot
-        change property size of ...").
+        :class:`~hvballoond.machine.errors.MachineError` with QEMU's text. ``check`` runs
+        before the value is converted: QEMU setters that visit the value themselves test
+        the object's state first (hostmem.c ``host_memory_backend_set_size`` refuses with
+        "cannot change property size of ..." whatever the value), while ``bool``/``str``
+        properties convert first and their setter checks afterwards.
         """
         if setter is None:
             return Property(
                 name, codec.qom_type, getter=getter, description=description, default=default
             )
         apply = setter
+        guard = check if check is not None else _no_check
 
         def set_json(value: JSONValue) -> None:
+            guard()
             apply(codec.from_json(name, value))
 
         def set_text(text: str, style: InputStyle) -> None:
+            guard()
             apply(codec.from_text(name, text, style))
 
         return Property(
@@ -613,28 +632,48 @@ def container() -> QomObject:
     return QomObject("container")
 
 
-class HashOrderedContainer(QomObject):
+class HashOrderedObject(QomObject):
+    """An object whose ``qom-list`` shows its own properties in QEMU's order.
+
+    QEMU keeps an object's instance properties in a GLib hash table and ``qom-list``
+    prepends while iterating (qom/qom-qmp-cmds.c ``qmp_qom_list``), so clients see the
+    reverse of GLib's bucket order, which depends on the names and on the history of
+    insertions and removals (see ``glib_hash.py``). ``type`` is a class property and comes
+    first. Used for buses and for the containers clients list.
+    """
+
+    def __init__(self, qom_type: str) -> None:
+        self.order = ChildOrder()
+        super().__init__(qom_type)
+
+    def add_property(self, prop: Property) -> Property:
+        """Add ``prop`` and record it for the listing order."""
+        added = super().add_property(prop)
+        if prop.name != "type":
+            self.order.insert(prop.name)
+        return added
+
+    def remove_property(self, name: str) -> None:
+        """Drop a property and record the removal."""
+        super().remove_property(name)
+        self.order.remove(name)
+
+    def listing_order(self, props: list[Property]) -> list[Property]:
+        """``type`` first, then the instance properties in QEMU's order."""
+        by_name = {p.name: p for p in props}
+        head = [by_name.pop("type")] if "type" in by_name else []
+        return head + [by_name[name] for name in reversed(self.order.order()) if name in by_name]
+
+
+class HashOrderedContainer(HashOrderedObject):
     """A ``container`` whose ``qom-list`` shows children in QEMU's order.
 
-    QEMU keeps child properties in a GLib hash table and ``qom-list`` prepends while
-    iterating, so clients see the reverse of GLib's bucket order (see ``glib_hash.py``).
-    Used for ``/objects`` and ``/machine/peripheral[-anon]``, the containers clients list.
+    Used for ``/objects`` and ``/machine/peripheral[-anon]``, the containers clients list
+    (``query-memdev`` walks ``/objects`` the same way).
     """
 
     def __init__(self) -> None:
         super().__init__("container")
-        self.order = ChildOrder()
-
-    def add_child(self, name: str, child: QomObject, *, qom_type: str | None = None) -> None:
-        """Attach a child and record it for the listing order."""
-        super().add_child(name, child, qom_type=qom_type)
-        self.order.insert(name)
-
-    def remove_child(self, name: str) -> QomObject:
-        """Detach a child and record the removal."""
-        child = super().remove_child(name)
-        self.order.remove(name)
-        return child
 
     def children_in_query_order(self) -> list[QomObject]:
         """Children as ``qom-list`` (and ``query-memdev`` for ``/objects``) list them."""
@@ -644,12 +683,6 @@ class HashOrderedContainer(QomObject):
             if kid is not None:
                 out.append(kid)
         return out
-
-    def listing_order(self, props: list[Property]) -> list[Property]:
-        """``type`` first, then the children in QEMU's order."""
-        by_child = {id(p.child): p for p in props if p.child is not None}
-        rest = [p for p in props if p.child is None]
-        return rest + [by_child[id(kid)] for kid in self.children_in_query_order()]
 
 
 # --------------------------------------------------------------------------------------------

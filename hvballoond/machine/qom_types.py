@@ -13,6 +13,7 @@ from typing import Final
 from hvballoond.machine.config import MachineConfig, MachineKind
 from hvballoond.machine.qdev import BUS_TYPES
 from hvballoond.machine.qom import QomType, TypeRegistry
+from hvballoond.machine.rng import RNG_BACKEND_TYPES
 
 __all__ = ["CORE_TYPES", "MACHINE_VERSIONS", "machine_type_name", "register_core_types"]
 
@@ -25,7 +26,7 @@ MACHINE_VERSIONS: Final = (
 )  # fmt: skip
 
 CORE_TYPES: Final = (
-    QomType("object", None),
+    QomType("object", None, abstract=True),
     QomType("interface", None, abstract=True),
     QomType("user-creatable", "interface", abstract=True),
     QomType("hotplug-handler", "interface", abstract=True),
@@ -62,7 +63,7 @@ def machine_type_name(kind: MachineKind, version: str = "10.0") -> str:
 
 def register_core_types(types: TypeRegistry, config: MachineConfig) -> None:
     """Register the core types, the bus types and every pc/q35 machine type."""
-    for qom_type in CORE_TYPES:
+    for qom_type in (*CORE_TYPES, *RNG_BACKEND_TYPES):
         types.register(qom_type)
     for bus_type in BUS_TYPES:
         types.register(bus_type)

@@ -5,6 +5,8 @@ Runtime API (stdlib, :mod:`hvballoond.qmp.errors` and :mod:`hvballoond.wire.valu
     from hvballoond.probe import Accel, lookup
     answer = lookup("device-list-properties", {"typename": "virtio-mem-pci"}, accel=Accel.TCG)
     # -> the return value | QmpError (QEMU's error reply) | None (not recorded)
+    default_store().reply(command, arguments, accel=..., has_handler=...)
+    # -> what probe mode answers, misses included (see ProbeStore.reply)
 
 Recording and building (tools only): :mod:`hvballoond.probe.libvirt_log` and
 :mod:`hvballoond.probe.build`, driven by ``tools/record-libvirt-probe.py``.
@@ -18,6 +20,7 @@ from hvballoond.probe.store import (
     canonical_arguments,
     default_store,
     lookup,
+    miss_error,
 )
 
 __all__ = [
@@ -28,4 +31,5 @@ __all__ = [
     "canonical_arguments",
     "default_store",
     "lookup",
+    "miss_error",
 ]

@@ -39,8 +39,12 @@ __all__ = [
     "StoreError",
     "canonical_arguments",
     "default_store",
+    "dump",
     "insertion_order",
+    "load",
     "lookup",
+    "merge_entries",
+    "miss_error",
 ]
 
 FORMAT: Final = 1
@@ -160,6 +164,7 @@ class ProbeStore:
     _index: dict[tuple[str, str, Accel | None], JSONValue | QmpError] = field(
         init=False, repr=False, compare=False
     )
+    _commands: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index: dict[tuple[str, str, Accel | None], JSONValue | QmpError] = {}
@@ -175,6 +180,7 @@ class ProbeStore:
             if accel is not None and (command, arguments, None) in index:
                 raise StoreError(f"{command} {arguments}: both a shared and a {accel} answer")
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_commands", frozenset(e.command for e in self.entries))
 
     def lookup(
         self, command: str, arguments: JSONObject | None, *, accel: Accel = Accel.TCG
@@ -194,7 +200,37 @@ class ProbeStore:
 
     def commands(self) -> frozenset[str]:
         """The command names the store answers (for some arguments)."""
-        return frozenset(entry.command for entry in self.entries)
+        return self._commands
+
+    def reply(
+        self,
+        command: str,
+        arguments: JSONObject | None,
+        *,
+        accel: Accel = Accel.TCG,
+        has_handler: bool,
+    ) -> JSONValue | QmpError | None:
+        """What probe mode answers: the recorded answer, else what to do on a miss.
+
+        Args:
+            command: The command.
+            arguments: Its arguments as received.
+            accel: The accelerator the emulator runs with.
+            has_handler: hvballoond has its own handler for the command.
+
+        Returns:
+            The recorded answer (a return value, or QEMU's error as a :class:`QmpError` to
+            send); None when hvballoond's own handler (or its "command not found") should
+            answer: the store does not know the command, or does not know these arguments
+            and a handler exists; :func:`miss_error` for a store-only command with arguments
+            that were not recorded.
+        """
+        found = self.lookup(command, arguments, accel=accel)
+        if found is not None:
+            return found
+        if has_handler or command not in self._commands:
+            return None
+        return miss_error(command, arguments)
 
     def to_json(self) -> JSONObject:
         """The data-file document."""
@@ -275,6 +311,20 @@ def merge_entries(entries: Iterable[ProbeEntry]) -> list[ProbeEntry]:
         else:
             merged.extend(slot.values())
     return merged
+
+
+def miss_error(command: str, arguments: JSONObject | None) -> QmpError:
+    """The error for a store-only command whose arguments were not recorded.
+
+    ``device-list-properties`` answers as QEMU does for a type it does not have (libvirt skips
+    such devices: qemuMonitorJSONGetDeviceProps treats DeviceNotFound as "no properties");
+    anything else gets a GenericError naming the gap, which libvirt reports as it is.
+    """
+    if command == "device-list-properties":
+        typename = (arguments or {}).get("typename")
+        return QmpError(f"Device '{typename}' not found", ErrorClass.DEVICE_NOT_FOUND)
+    return QmpError(f"hvballoond has no recorded QEMU 10.0.2 answer to {command} with "
+                    f"arguments {canonical_arguments(arguments)}")
 
 
 def _answer_text(entry: ProbeEntry) -> str:

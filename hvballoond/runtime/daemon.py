@@ -20,8 +20,10 @@ from hvballoond.dispatch import schema_glue
 from hvballoond.dispatch.catalog import Catalog
 from hvballoond.dispatch.context import VmIdentity
 from hvballoond.dispatch.dispatcher import Dispatcher
+from hvballoond.machine.config import MachineKind
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.startup import StartupOption, create_machine
+from hvballoond.probe.store import default_store
 from hvballoond.runtime import systemd
 from hvballoond.runtime.host import DirectoryFileProbe, probe_host
 from hvballoond.runtime.listeners import EndpointError, Listeners
@@ -91,8 +93,9 @@ async def serve(
         vm=settings.identity,
         handlers=schema_glue.handlers(),
         validate=schema_glue.validate_arguments,
+        probe=default_store() if machine.kind is MachineKind.NONE else None,
     )
-    catalog = Catalog(schema_glue.handlers(), oob_commands=schema_glue.oob_commands())
+    catalog = Catalog(dispatcher.commands(), oob_commands=schema_glue.oob_commands())
     exit_future: asyncio.Future[int] = loop.create_future()
 
     def on_exit(code: int) -> None:

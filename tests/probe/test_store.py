@@ -201,3 +201,24 @@ def test_insertion_order_reproduces_any_printed_order(value: JSONValue) -> None:
     printed = encode(value)
     as_read: JSONValue = json.loads(printed)  # members in printed order
     assert encode(insertion_order(as_read)) == printed
+
+
+def test_reply_in_probe_mode() -> None:
+    store = default_store()
+    recorded = store.reply("device-list-properties", {"typename": "virtio-mem-pci"},
+                           has_handler=False)
+    assert isinstance(recorded, list)
+    # recorded answers win over hvballoond's own handlers
+    assert store.reply("qom-list-types", None, has_handler=True) is lookup("qom-list-types", None)
+    missing = store.reply("device-list-properties", {"typename": "no-such"}, has_handler=False)
+    assert isinstance(missing, QmpError)
+    assert (missing.error_class, missing.desc) == (ErrorClass.DEVICE_NOT_FOUND,
+                                                   "Device 'no-such' not found")
+    other = store.reply("query-cpu-model-expansion", {"type": "full", "model": {"name": "x"}},
+                        has_handler=False)
+    assert isinstance(other, QmpError) and other.error_class is ErrorClass.GENERIC_ERROR
+    assert "query-cpu-model-expansion" in other.desc
+    # a miss on a command hvballoond serves, or one the store never saw: the handler answers
+    assert store.reply("qom-list-properties", {"typename": "no-such"}, has_handler=True) is None
+    assert store.reply("query-kvm", None, has_handler=True) is None
+    assert store.reply("query-balloon", None, has_handler=False) is None

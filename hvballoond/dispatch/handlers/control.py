@@ -6,6 +6,8 @@ from hvballoond.dispatch.context import CommandContext
 from hvballoond.dispatch.hmp.interpreter import run_hmp
 from hvballoond.dispatch.registry import HANDLERS, command
 from hvballoond.machine.events import Shutdown, ShutdownCause
+from hvballoond.probe.store import Accel
+from hvballoond.probe.store import lookup as probe_lookup
 from hvballoond.qapi.generated.commands import COMMANDS
 from hvballoond.qapi.generated.introspection import INTROSPECTION
 from hvballoond.qmp.errors import ErrorClass, QmpError
@@ -104,3 +106,16 @@ def advance_clock(ctx: CommandContext, args: JSONObject) -> JSONValue:
         raise QmpError("Parameter 'seconds' expects a non-negative number")
     ctx.monitor.advance_virtual_clock(round(seconds * 1_000_000_000))
     return {}
+
+
+@command("query-machines")
+def query_machines(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    # The machine list is a static fact of QEMU 10.0.2, recorded with the probe store.
+    accel = Accel.KVM if ctx.vm.kvm_enabled else Accel.TCG
+    answer = probe_lookup("query-machines", args, accel=accel)
+    if answer is None:
+        answer = probe_lookup("query-machines", {}, accel=accel)
+    if isinstance(answer, QmpError):
+        raise answer
+    assert answer is not None, "the probe store always holds query-machines"
+    return answer

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from hvballoond.clock import Instant
 from hvballoond.machine.config import MachineKind
 from hvballoond.machine.devices.common import warn
+from hvballoond.machine.devices.guest import device_guest
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.qdev import Bus, Device
@@ -40,10 +41,8 @@ __all__ = [
     "STR",
     "PciDevice",
     "PciSlots",
-    "PortBus",
     "PropSpec",
     "StaticProps",
-    "device_hotpluggable",
     "format_devfn",
     "is_downstream_port_bus",
     "parse_devfn",
@@ -234,23 +233,6 @@ def is_downstream_port_bus(bus: Bus) -> bool:
     return bool(getattr(type(bus.owner), "DOWNSTREAM_PORT", False))
 
 
-class PortBus(Bus):
-    """A bus a device provides (root-port secondary bus, virtio-bus), listing its
-    properties in QEMU's order: child links and ``acpi-pcihp-bsel`` before
-    ``hotplug-handler``."""
-
-    def listing_order(self, props: list[Property]) -> list[Property]:
-        """``type, realized, child[N]..., acpi-pcihp-bsel, hotplug-handler``."""
-        rank = {"type": 0, "realized": 1, "acpi-pcihp-bsel": 3, "hotplug-handler": 4}
-        return sorted(props, key=lambda prop: rank.get(prop.name, 2))
-
-
-def device_hotpluggable(device: Device) -> bool:
-    """``device_get_hotpluggable``: the class allows it and so does the parent bus."""
-    bus = device.parent_bus
-    return type(device).HOTPLUGGABLE and (bus is None or bus.hotpluggable)
-
-
 class PciDevice(Device):
     """Base of the PCI devices hvballoond implements (``pci-device``).
 
@@ -269,8 +251,6 @@ class PciDevice(Device):
         self.assigned_devfn: int | None = None
         self._devfn_choice: int | None = None
         self.props = StaticProps(self)
-        # A PCI device on a bus without hotplug (q35 pcie.0) reports hotpluggable=false.
-        self.property("hotpluggable").getter = lambda: device_hotpluggable(self)
 
     def add_pci_properties(self) -> None:
         """The PCIDevice properties in QEMU's ``qom-list`` order."""
@@ -313,6 +293,35 @@ class PciDevice(Device):
                 f"PCI: slot {self.devfn >> 3} is not valid for {self.qom_type}, parent device "
                 "only allows plugging into slot 0.",
             )
+
+    def unplug_request(self, now: Instant) -> list[MachineEvent]:
+        """An unplug through the bus's hotplug controller (ACPI PCI hotplug,
+        hw/acpi/pcihp.c ``acpi_pcihp_device_unplug_request_cb``): the request is recorded and
+        the guest ejects the device later, or a system reset completes the removal.
+
+        The request is stamped with the current virtual time: a repeated ``device_del`` is
+        refused while the stamp is 0 (requested before the VM ever ran) or in the future.
+        """
+        self.pending_deleted_event = True
+        self.pending_deleted_expires_ms = self.machine.virtual_ms(now)
+        device_guest(self.machine).pci_unplug_requested(self, now)
+        return []
+
+    def reset(self, now: Instant) -> list[MachineEvent]:
+        """System reset carries out a pending removal (``acpi_pcihp_reset``).
+
+        The DEVICE_DELETED events (the device's inner devices first) follow the reply, as
+        the deferred finalization does in QEMU.
+        """
+        if not self.pending_deleted_event:
+            return []
+        events = self.machine.qdev.finalize(self, now)
+
+        def deliver(_: Instant) -> list[MachineEvent]:
+            return events
+
+        self.machine.call_soon(("pcihp-removed", id(self)), deliver, now)
+        return []
 
     def unplug(self, now: Instant) -> list[MachineEvent]:
         """Free the devfn."""

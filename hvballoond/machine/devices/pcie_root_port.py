@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from hvballoond.clock import Instant
 from hvballoond.machine.devices.common import memory_region_child
-from hvballoond.machine.devices.pci import BOOL, SIZE, PciDevice, PortBus, PropSpec
+from hvballoond.machine.devices.pci import BOOL, SIZE, PciDevice, PropSpec
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.qdev import Bus
@@ -96,7 +96,7 @@ class PcieRootPort(PciDevice):
         slots = self.machine.component(ChassisSlots)
         name = self.id if self.id is not None else f"pcie.{slots.buses + 1}"
         hotplug = bool(self.props["hotplug"])
-        bus = PortBus(name, "PCIE", hotpluggable=hotplug, owner=self, has_hotplug_handler=True)
+        bus = Bus(name, "PCIE", hotpluggable=hotplug, owner=self, has_hotplug_handler=True)
         for entry in _LAYOUT:
             if entry == "<bus>":
                 self.add_child(bus.name, bus, qom_type="PCIE")

@@ -24,13 +24,18 @@ from hvballoond.machine.devices.common import (
     memory_region_child,
     warn,
 )
-from hvballoond.machine.devices.guest import device_guest
-from hvballoond.machine.devices.pci import BOOL, PciDevice, PortBus, PropSpec, StaticProps
+from hvballoond.machine.devices.pci import (
+    BOOL,
+    PciDevice,
+    PropSpec,
+    StaticProps,
+    is_downstream_port_bus,
+)
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
 from hvballoond.machine.memory_map import FlatRange, RegionKind
-from hvballoond.machine.qdev import Device
+from hvballoond.machine.qdev import Bus, Device
 from hvballoond.machine.qom import ON_OFF_AUTO, QomType
 
 if TYPE_CHECKING:
@@ -126,6 +131,9 @@ class VirtioPciProxy(PciDevice):
         LAYOUT: the instance entries in qom-list order: ``alias:<name>``, ``mr:<name>``
             (memory-region child), ``bus`` (``virtio-bus``), ``backend``
             (``virtio-backend``), or a name the subclass adds in :meth:`add_layout_entry`.
+        TRANSITIONAL: the generic name of a device that also speaks legacy virtio
+            (``virtio-rng-pci``): ``disable-legacy`` is ``auto`` until realize, which turns
+            legacy off behind a PCIe port only. Modern-only proxies show ``on``.
     """
 
     TYPE = "virtio-pci"
@@ -133,11 +141,12 @@ class VirtioPciProxy(PciDevice):
     BACKEND: ClassVar[type[VirtioDevice]]
     CLASS_PROPS: ClassVar[tuple[PropSpec, ...]] = ()
     LAYOUT: ClassVar[tuple[str, ...]] = ()
+    TRANSITIONAL: ClassVar[bool] = False
 
     def __init__(self, machine: Machine) -> None:
         super().__init__(machine)
         self.vdev = self.BACKEND(machine, self)
-        self.virtio_bus = PortBus(
+        self.virtio_bus = Bus(
             "virtio-bus", "virtio-pci-bus", hotpluggable=False, owner=self,
             has_hotplug_handler=True,
         )
@@ -145,7 +154,7 @@ class VirtioPciProxy(PciDevice):
         self.props.add_all(VIRTIO_PCI_PROPS)
         self.props.add_all(self.CLASS_PROPS)
         # virtio_pci_force_virtio_1(): modern-only proxies show disable-legacy=on.
-        self.props.add("disable-legacy", ON_OFF_AUTO, "on")
+        self.props.add("disable-legacy", ON_OFF_AUTO, "auto" if self.TRANSITIONAL else "on")
         self.props.add("disable-modern", BOOL, False)
         for entry in self.LAYOUT:
             kind, _, name = entry.partition(":")
@@ -174,6 +183,11 @@ class VirtioPciProxy(PciDevice):
 
     def plug(self, now: Instant) -> list[MachineEvent]:
         """Commit the PCI slot; the backend is realized together with the proxy."""
+        if self.TRANSITIONAL and self.props["disable-legacy"] == "auto":
+            # virtio_pci_realize(): "auto" turns legacy off behind a PCIe port only.
+            bus = self.parent_bus
+            on_port = bus is not None and is_downstream_port_bus(bus)
+            self.props.values["disable-legacy"] = "on" if on_port else "off"
         self.pci_plug()
         self.vdev.realized = True
         return []
@@ -266,12 +280,7 @@ class VirtioMdPci(VirtioPciProxy, MemoryDevice):
                 "hotunplug of virtio based memory devices notsupported on this bus"
             )
         self.unplug_request_check()
-        # hw/acpi/pcihp.c: stamped with the current virtual time; a repeated device_del is
-        # refused while the stamp is 0 (requested before the VM ever ran) or in the future.
-        self.pending_deleted_event = True
-        self.pending_deleted_expires_ms = self.machine.virtual_ms(now)
-        device_guest(self.machine).pci_unplug_requested(self, now)
-        return []
+        return super().unplug_request(now)
 
     def unplug(self, now: Instant) -> list[MachineEvent]:
         """Release the region and the backend, then the PCI slot."""
@@ -282,17 +291,9 @@ class VirtioMdPci(VirtioPciProxy, MemoryDevice):
         return super().unplug(now)
 
     def reset(self, now: Instant) -> list[MachineEvent]:
-        """System reset carries out a pending PCI removal (``acpi_pcihp_reset``).
+        """System reset carries out a pending PCI removal.
 
         QEMU 10.0.2 aborts here for virtio-mem-pci (memory-devices.md §6.3); we complete the
-        removal. The DEVICE_DELETED events follow the reply, as finalization does in QEMU.
+        removal like for any other PCI device.
         """
-        if not self.pending_deleted_event:
-            return []
-        events = self.machine.qdev.finalize(self, now)
-
-        def deliver(_: Instant) -> list[MachineEvent]:
-            return events
-
-        self.machine.call_soon(("pcihp-removed", id(self)), deliver, now)
-        return []
+        return super().reset(now)

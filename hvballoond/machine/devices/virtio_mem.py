@@ -402,10 +402,14 @@ class VirtioMemPci(VirtioMdPci):
     """``virtio-mem-pci``."""
 
     TYPE = "virtio-mem-pci"
-    PARENT = "virtio-md-pci"
+    PARENT = "virtio-mem-pci-base"
     ABSTRACT = False
     BACKEND = VirtioMem
-    EXTRA_TYPES = (*VirtioMdPci.EXTRA_TYPES, QomType("virtio-mem", "virtio-device"))
+    EXTRA_TYPES = (
+        *VirtioMdPci.EXTRA_TYPES,
+        QomType("virtio-mem-pci-base", "virtio-md-pci", abstract=True),
+        QomType("virtio-mem", "virtio-device"),
+    )
     CLASS_PROPS = _VIRTIO_MEM_PCI_PROPS
     UNPLUGGABLE = True
     md_decides_memslots = True

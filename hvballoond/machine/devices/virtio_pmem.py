@@ -53,10 +53,14 @@ class VirtioPmemPci(VirtioMdPci):
     """``virtio-pmem-pci``."""
 
     TYPE = "virtio-pmem-pci"
-    PARENT = "virtio-md-pci"
+    PARENT = "virtio-pmem-pci-base"
     ABSTRACT = False
     BACKEND = VirtioPmem
-    EXTRA_TYPES = (*VirtioMdPci.EXTRA_TYPES, QomType("virtio-pmem", "virtio-device"))
+    EXTRA_TYPES = (
+        *VirtioMdPci.EXTRA_TYPES,
+        QomType("virtio-pmem-pci-base", "virtio-md-pci", abstract=True),
+        QomType("virtio-pmem", "virtio-device"),
+    )
     LAYOUT = (
         "alias:memaddr", "alias:indirect_desc", "mr:virtio-pci-device-virtio-pmem[0]",
         "mr:virtio-pci-isr-virtio-pmem[0]", "alias:iommu_platform", "alias:memdev",

@@ -121,6 +121,8 @@ class ObjectType(StrEnum):
     MEMORY_BACKEND_FILE = "memory-backend-file"
     MEMORY_BACKEND_MEMFD = "memory-backend-memfd"
     MEMORY_BACKEND_RAM = "memory-backend-ram"
+    MEMORY_BACKEND_SHM = "memory-backend-shm"
+    RNG_RANDOM = "rng-random"
 
 
 class S390CpuEntitlement(StrEnum):
@@ -546,6 +548,53 @@ class MemoryBackendMemfdProperties(QapiModel):
     seal: bool | None = None
 
 
+class MemoryBackendShmProperties(QapiModel):
+    """The properties of memory-backend-shm objects: anonymous POSIX shared memory. Such memory
+    is always shared, so @share cannot be false.
+    """
+
+    dump: bool | None = None
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
+    merge: bool | None = None
+    policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
+    prealloc: bool | None = None
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
+    share: bool | None = None
+    reserve: bool | None = None
+    size: Size
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
+
+
+class RngProperties(QapiModel):
+    """The properties every random number generator backend has."""
+
+    opened: bool | None = None
+
+
+class RngRandomProperties(QapiModel):
+    """The properties of rng-random objects: entropy read from a host file."""
+
+    opened: bool | None = None
+    filename: str | None = None
+
+
 class ObjectOptionsHvbGuestBranch(QapiModel):
     """ObjectOptions with qom-type hvb-guest."""
 
@@ -694,6 +743,55 @@ class ObjectOptionsMemoryBackendRamBranch(QapiModel):
         validation_alias="x-use-canonical-path-for-ramblock-id",
         serialization_alias="x-use-canonical-path-for-ramblock-id",
     )
+
+
+class ObjectOptionsMemoryBackendShmBranch(QapiModel):
+    """ObjectOptions with qom-type memory-backend-shm."""
+
+    qom_type: Literal["memory-backend-shm"] = Field(
+        validation_alias="qom-type",
+        serialization_alias="qom-type",
+    )
+    id: str
+    dump: bool | None = None
+    host_nodes: list[Uint16] | None = Field(
+        default=None,
+        validation_alias="host-nodes",
+        serialization_alias="host-nodes",
+    )
+    merge: bool | None = None
+    policy: Annotated[HostMemPolicy, Field(strict=False)] | None = None
+    prealloc: bool | None = None
+    prealloc_threads: Uint32 | None = Field(
+        default=None,
+        validation_alias="prealloc-threads",
+        serialization_alias="prealloc-threads",
+    )
+    prealloc_context: str | None = Field(
+        default=None,
+        validation_alias="prealloc-context",
+        serialization_alias="prealloc-context",
+    )
+    share: bool | None = None
+    reserve: bool | None = None
+    size: Size
+    x_use_canonical_path_for_ramblock_id: bool | None = Field(
+        default=None,
+        validation_alias="x-use-canonical-path-for-ramblock-id",
+        serialization_alias="x-use-canonical-path-for-ramblock-id",
+    )
+
+
+class ObjectOptionsRngRandomBranch(QapiModel):
+    """ObjectOptions with qom-type rng-random."""
+
+    qom_type: Literal["rng-random"] = Field(
+        validation_alias="qom-type",
+        serialization_alias="qom-type",
+    )
+    id: str
+    opened: bool | None = None
+    filename: str | None = None
 
 
 class CpuInfoS390(QapiModel):
@@ -1158,6 +1256,8 @@ ObjectOptions: TypeAlias = Annotated[
         | ObjectOptionsMemoryBackendFileBranch
         | ObjectOptionsMemoryBackendMemfdBranch
         | ObjectOptionsMemoryBackendRamBranch
+        | ObjectOptionsMemoryBackendShmBranch
+        | ObjectOptionsRngRandomBranch
     ),
     Field(discriminator="qom_type"),
 ]
@@ -1221,10 +1321,15 @@ for _model in (
     MemoryBackendProperties,
     MemoryBackendFileProperties,
     MemoryBackendMemfdProperties,
+    MemoryBackendShmProperties,
+    RngProperties,
+    RngRandomProperties,
     ObjectOptionsHvbGuestBranch,
     ObjectOptionsMemoryBackendFileBranch,
     ObjectOptionsMemoryBackendMemfdBranch,
     ObjectOptionsMemoryBackendRamBranch,
+    ObjectOptionsMemoryBackendShmBranch,
+    ObjectOptionsRngRandomBranch,
     CpuInfoS390,
     CpuInfoFastS390xBranch,
     CpuInfoFastOtherBranch,
@@ -1290,6 +1395,7 @@ __all__ = [
     "MemoryBackendFileProperties",
     "MemoryBackendMemfdProperties",
     "MemoryBackendProperties",
+    "MemoryBackendShmProperties",
     "MemoryDeviceInfo",
     "MemoryDeviceInfoDimmBranch",
     "MemoryDeviceInfoHvBalloonBranch",
@@ -1305,6 +1411,8 @@ __all__ = [
     "ObjectOptionsMemoryBackendFileBranch",
     "ObjectOptionsMemoryBackendMemfdBranch",
     "ObjectOptionsMemoryBackendRamBranch",
+    "ObjectOptionsMemoryBackendShmBranch",
+    "ObjectOptionsRngRandomBranch",
     "ObjectPropertyInfo",
     "ObjectType",
     "ObjectTypeInfo",
@@ -1313,6 +1421,8 @@ __all__ = [
     "PCDIMMDeviceInfoWrapper",
     "QMPCapability",
     "QapiErrorClass",
+    "RngProperties",
+    "RngRandomProperties",
     "RunState",
     "S390CpuEntitlement",
     "S390CpuState",
