@@ -12,8 +12,10 @@ start-up and shutdown) are left out. The raw collapsed stacks are kept next to t
 ``benchmarks/results/profiles/`` (feed them to flamegraph.pl or speedscope).
 
 ``--profiler cprofile`` runs hvballoond under the standard library's deterministic profiler
-from its start: exact call counts (divide by the workload's requests) and, with cProfile's
-own overhead, per-function times.
+from its start, timed with the process's *CPU* clock (wall time would charge a function for
+the time the process waited for a core on a busy machine): exact call counts (``--per N``
+divides them by the workload's request count) and, with cProfile's own overhead, CPU time
+per function.
 
 QMP workloads: hvballoond is started and its greeting awaited, then py-spy attaches, the
 workload runs, and a ``quit`` ends the process (and the sampling). ``startup``,
@@ -149,7 +151,7 @@ def render_pstats(path: Path, title: str, limit: int, per: int) -> str:
         for (file, _, func), entry in stats.stats.items()  # type: ignore[attr-defined]
     ]
     total = sum(row[2] for row in rows)
-    out = [f"## {title}", "", f"{total:.3f} s of own time in total (with cProfile's overhead).", ""]
+    out = [f"## {title}", "", f"{total:.3f} s of CPU time in total (with cProfile's overhead).", ""]
     orders: tuple[tuple[str, Callable[[tuple[str, int, float, float]], float]], ...] = (
         ("Own time", lambda row: row[2]),
         ("Cumulative time", lambda row: row[3]),
@@ -218,7 +220,7 @@ async def _profile_qmp(
     if from_start or cprofile:
         argv: tuple[str, ...]
         if cprofile:
-            argv = (sys.executable, "-m", "cProfile", "-o", str(output), "-m", "hvballoond")
+            argv = (sys.executable, "-m", "benchmarks.profile", _CPU_SERVER, str(output), "--")
         else:
             argv = (*_record_args(output, rate), "--", *hvb.argv)
         kind = ServerKind(hvb.name, argv)
@@ -257,7 +259,7 @@ def _profile_inprocess(
     workload: InProcessWorkload, scale: Scale, output: Path, rate: int, *, cprofile: bool
 ) -> None:
     if cprofile:
-        profiler = cProfile.Profile()
+        profiler = _cpu_profiler()
         profiler.runcall(workload.run, scale)
         profiler.dump_stats(str(output))
         return
@@ -266,8 +268,38 @@ def _profile_inprocess(
     subprocess.run([*_record_args(output, rate), "--", *child], check=True, cwd=ROOT)
 
 
+_CPU_SERVER = "--cpu-profiled-server"
+
+
+def _cpu_profiler() -> cProfile.Profile:
+    return cProfile.Profile(time.process_time_ns, 1e-9)
+
+
+def _cpu_profiled_server(output: str, args: Sequence[str]) -> int:
+    """Run ``hvballoond ARGS`` in this process under a CPU-time cProfile; dump at exit."""
+    sys.argv = ["hvballoond", *args]
+    profiler = _cpu_profiler()
+
+    def serve() -> object:
+        from hvballoond.cli import main as hvballoond_main
+
+        return hvballoond_main()
+
+    status: object = 0
+    try:
+        status = profiler.runcall(serve)
+    except SystemExit as exit_:
+        status = exit_.code
+    finally:
+        profiler.dump_stats(output)
+    return status if isinstance(status, int) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Profile one workload; prints the summary and writes it with the raw stacks."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == [_CPU_SERVER]:
+        return _cpu_profiled_server(given[1], given[3:])  # OUT, "--", hvballoond's args
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
     parser.add_argument("workload", choices=[workload.name for workload in ALL])
     parser.add_argument("--scale", choices=("full", "quick", "tiny"), default="quick")
@@ -280,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     scale = Scale.named(args.scale)
     [workload] = by_name([args.workload])
     if args.child:

@@ -150,6 +150,7 @@ class RunningServer:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 env=dict(env) if env is not None else None,
+                cwd=workdir,
             )
         return cls(kind, process, spawned, sockets, workdir, argv)
 

@@ -10,7 +10,7 @@ import structlog
 structlog.configure(
     processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
                 structlog.dev.ConsoleRenderer(colors=False)],
-    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
     cache_logger_on_first_use=False,
 )
 

@@ -34,6 +34,7 @@ class StartupWorkload(QmpWorkload):
                 "startup.first_reply_ms", "process start → first reply (qmp_capabilities)",
                 "ms", Better.LOWER,
             ),
+            Metric("startup.cpu_ms", "server CPU time until the greeting", "ms", Better.LOWER),
             Metric("startup.rss_mib", "RSS after the greeting", "MiB", Better.LOWER),
             Metric("startup.pss_mib", "PSS after the greeting", "MiB", Better.LOWER),
         )
@@ -43,6 +44,7 @@ class StartupWorkload(QmpWorkload):
         try:
             await client.greeting()
             greeted = time.perf_counter_ns()
+            cpu = server.cpu_ns()
             memory = read_memory_kib(server.pid)
             sent = time.perf_counter_ns()
             await client.execute(_CAPABILITIES)
@@ -52,6 +54,7 @@ class StartupWorkload(QmpWorkload):
         return {
             "startup.greeting_ms": (greeted - server.spawned_ns) / 1e6,
             "startup.first_reply_ms": (greeted - server.spawned_ns + answered - sent) / 1e6,
+            "startup.cpu_ms": cpu / 1e6,
             "startup.rss_mib": memory["Rss"] / 1024,
             "startup.pss_mib": memory["Pss"] / 1024,
         }

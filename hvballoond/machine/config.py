@@ -98,6 +98,13 @@ class MachineConfig:
         start_paused: ``-S``.
         no_shutdown: ``-no-shutdown``.
         pci_hole64_size: size of the 64-bit PCI hole (q35 32 GiB, pc 2 GiB).
+        piix4_memory_hotplug_support: ``-global PIIX4_PM.memory-hotplug-support`` (pc only:
+            without it pc-dimm hot-plug is refused).
+        kvm_boot_memslots: memslots the emulated host's boot memory uses (the vhost/KVM
+            budget left to memory devices, memory-devices.md §4.3).
+        vhost_memslots: the memslot limit of the most restrictive vhost backend, None when
+            the VM has none.
+        mem_lock: ``-overcommit mem-lock=on|on-fault`` (virtio-mem refuses to work then).
     """
 
     kind: MachineKind = MachineKind.Q35
@@ -119,6 +126,10 @@ class MachineConfig:
     start_paused: bool = False
     no_shutdown: bool = False
     pci_hole64_size: int | None = None
+    piix4_memory_hotplug_support: bool = True
+    kvm_boot_memslots: int = 8
+    vhost_memslots: int | None = None
+    mem_lock: bool = False
 
     @property
     def has_device_memory(self) -> bool:

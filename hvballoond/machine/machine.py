@@ -37,10 +37,13 @@ from hvballoond.machine.backends import (
 from hvballoond.machine.config import HostFacts, MachineConfig, MachineKind
 from hvballoond.machine.events import MachineEvent, ShutdownCause
 from hvballoond.machine.machine_object import build_machine_tree
+from hvballoond.machine.memdev.device import MemoryDevice
+from hvballoond.machine.memdev.machine_manager import memory_devices
 from hvballoond.machine.memory_map import (
     DeviceMemoryRegion,
     FlatRange,
     MemoryMap,
+    RegionKind,
     build_layout,
 )
 from hvballoond.machine.qdev import Bus, Device, DeviceOptions, Qdev
@@ -63,6 +66,11 @@ BootListener = Callable[[Instant], list[MachineEvent]]
 ResetListener = Callable[[ShutdownCause, Instant], list[MachineEvent]]
 
 _MAX_STEP_ROUNDS = 10_000
+
+
+def _owner_name(owner: MemoryDevice) -> str:
+    # Memory devices are QOM objects; name a range after the owner's type.
+    return owner.qom_type if isinstance(owner, QomObject) else type(owner).__name__
 
 
 class Machine:
@@ -414,15 +422,30 @@ class Machine:
         return {"base-memory": self.config.ram_size, "plugged-memory": plugged}
 
     def mapped_ranges(self) -> list[FlatRange]:
-        """Ranges memory devices map into guest-physical space (their ``mapped_ranges``)."""
-        out: list[FlatRange] = []
-        for device in self.qdev.all_devices():
-            out.extend(device.mapped_ranges())
-        return out
+        """RAM sections memory devices have mapped into guest-physical space, ascending.
+
+        Every memory device maps through the memory-device manager (whole regions for
+        DIMMs, NVDIMMs and virtio-pmem; memslots for hv-balloon and virtio-mem with
+        dynamic memslots), so the manager's sections are the device part of the flat view.
+        """
+        return [
+            FlatRange(section.start, section.end, RegionKind.RAM, _owner_name(section.owner))
+            for section in memory_devices(self).sections()
+        ]
 
     def classify_page(self, address: int) -> FlatRange | None:
-        """The flat-view range at guest-physical ``address`` (None: not found in RAM)."""
-        return self.memory_map.lookup(address, self.mapped_ranges())
+        """The flat-view range at guest-physical ``address`` (None: not found in RAM).
+
+        hv-balloon calls this for every page range the guest returns, so the device part is
+        a bisection over the manager's sections rather than a walk over the devices.
+        """
+        found = self.memory_map.lookup(address)
+        if found is not None:
+            return found
+        section = memory_devices(self).section_at(address)
+        if section is None:
+            return None
+        return FlatRange(section.start, section.end, RegionKind.RAM, _owner_name(section.owner))
 
     # -- QOM introspection ------------------------------------------------------------------
 

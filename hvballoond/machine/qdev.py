@@ -44,8 +44,9 @@ hw/core/qdev.c device_set_realized):
    ``virtio-backend`` first, then the device itself).
 
 Other hooks: :meth:`Device.reset` (system reset), :meth:`Device.guest_booted` (the simulated
-guest finished booting), :meth:`Device.plugged_memory_size` (query-memory-size-summary),
-:meth:`Device.mapped_ranges` (the flat view, ``Machine.classify_page``).
+guest finished booting), :meth:`Device.plugged_memory_size` (query-memory-size-summary).
+What a memory device maps into guest-physical space is known to the memory-device manager
+(``Machine.classify_page``).
 
 Constructors must not change machine state: ``qom-list-properties`` builds a throw-away
 instance of a type to list its properties.
@@ -62,7 +63,6 @@ import structlog
 from hvballoond.clock import Instant
 from hvballoond.machine.errors import MachineError, NotFoundError
 from hvballoond.machine.events import DeviceDeleted, MachineEvent
-from hvballoond.machine.memory_map import FlatRange
 from hvballoond.machine.qom import (
     HashOrderedContainer,
     HashOrderedObject,
@@ -356,11 +356,6 @@ class Device(QomObject):
     def plugged_memory_size(self) -> int | None:
         """Memory devices: plugged size for query-memory-size-summary; None otherwise."""
         return None
-
-    def mapped_ranges(self) -> list[FlatRange]:
-        """Guest-physical RAM this device maps right now (the flat view hv-balloon uses to
-        classify returned pages, balloon.md §3.9); ``[]`` for devices that map nothing."""
-        return []
 
     # -- convenience ------------------------------------------------------------------------
 

@@ -5,13 +5,14 @@ command line reports depends on them, so :func:`create_machine` follows the same
 
 1. **Parse** every option left to right: ``-m`` (QemuOpts checks), ``-object`` (syntax,
    id, duplicate id, then schema validation through the injected validator), ``-device``
-   (syntax, id, duplicate id), ``-numa``, ``-machine``, ``-accel``, ``-smp``, ``-S``,
-   ``-no-shutdown``. Errors carry the ``<flag> <text>: `` prefix.
+   (syntax, id, duplicate id), ``-numa``, ``-machine``, ``-accel``, ``-smp``, ``-global``,
+   ``-overcommit``, ``-S``, ``-no-shutdown``. Errors carry the ``<flag> <text>: `` prefix.
 2. **Machine**: type selection, ``-m`` (§1.2 #3-#5), machine properties.
 3. **Accelerator**.
 4. **Backends** (``-object``), in command-line order; creation errors have no prefix.
 5. ``-machine memory-backend`` resolution, ``-numa`` nodes.
-6. **Board init**: memory-backend size, the default RAM backend, layout checks.
+6. **Board init**: memory-backend size, the default RAM backend, layout checks, the
+   chipset's ``-global`` properties (``PIIX4_PM.memory-hotplug-support`` on pc).
 7. **Devices** (``-device``): option-string ones first, then JSON ones (prefix again).
 
 Messages are what QEMU prints after ``qemu-system-x86_64: ``; :class:`StartupError` carries
@@ -22,9 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
+
+import structlog
 
 from hvballoond.clock import Instant
 from hvballoond.machine.backends import FileProbe, MemoryBackend, UserObjectType, check_id
@@ -38,11 +42,13 @@ from hvballoond.machine.memory_map import (
 )
 from hvballoond.machine.qdev import Device, DeviceOptions, qdict_order
 from hvballoond.machine.qom import InputStyle
+from hvballoond.machine.qom_type_order import QEMU_TYPE_ORDER
 from hvballoond.machine.qom_types import MACHINE_VERSIONS, machine_type_name
 from hvballoond.machine.strconv import ConversionError, parse_bool, strtosz, strtou64
 from hvballoond.wire.values import JSONObject
 
 __all__ = [
+    "GlobalProperty",
     "HostFacts",
     "ObjectValidator",
     "StartupOption",
@@ -50,6 +56,9 @@ __all__ = [
     "parse_qemu_opts",
     "select_machine_type",
 ]
+
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,75 @@ def select_machine_type(name: str) -> tuple[MachineKind, str]:
 
 
 # --------------------------------------------------------------------------------------------
+# -global (system/qdev-monitor.c qemu_global_option)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalProperty:
+    """One ``-global``: a default for property ``prop`` of every ``driver`` object.
+
+    Attributes:
+        driver: the QOM type it applies to.
+        prop: the property name.
+        value: the value text (applied with the string input visitor).
+    """
+
+    driver: str
+    prop: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.driver}.{self.prop}={self.value}"
+
+
+# sscanf("%63[^.=].%63[^=]%n") followed by '=': the short form DRIVER.PROP=VALUE.
+_GLOBAL_SHORT: Final = re.compile(r"([^.=]{1,63})\.([^=]{1,63})=")
+_GLOBAL_KEYS: Final = ("driver", "property", "value")
+
+
+def parse_global(text: str) -> GlobalProperty:
+    """Parse a ``-global`` option: ``DRIVER.PROP=VALUE`` or ``driver=,property=,value=``.
+
+    Raises:
+        StartupError: QEMU's message, prefixed with the option.
+    """
+    short = _GLOBAL_SHORT.match(text)
+    if short is not None:
+        return GlobalProperty(short.group(1), short.group(2), text[short.end() :])
+    prefix = f"-global {text}: "
+    members: dict[str, str] = {}
+    for key, value in parse_qemu_opts(text, None):
+        if key not in _GLOBAL_KEYS:
+            raise StartupError(f"{prefix}Invalid parameter '{key}'")
+        members[key] = value
+    if any(key not in members for key in _GLOBAL_KEYS):
+        raise StartupError(f"{prefix}options 'driver', 'property', and 'value' are required")
+    return GlobalProperty(members["driver"], members["property"], members["value"])
+
+
+def _parse_overcommit(text: str) -> bool | None:
+    """``-overcommit``: the ``mem-lock`` setting (True for ``on``/``on-fault``), if given."""
+    prefix = f"-overcommit {text}: "
+    mem_lock: bool | None = None
+    for key, value in parse_qemu_opts(text, None):
+        if key == "mem-lock":
+            if value not in ("on", "off", "on-fault"):
+                raise StartupError(
+                    f"{prefix}parameter 'mem-lock' expects one of 'on', 'off', 'on-fault'"
+                )
+            mem_lock = value != "off"
+        elif key == "cpu-pm":
+            try:
+                parse_bool(value)
+            except ConversionError:
+                raise StartupError(f"{prefix}Parameter '{key}' expects 'on' or 'off'") from None
+        else:
+            raise StartupError(f"{prefix}Invalid parameter '{key}'")
+    return mem_lock
+
+
+# --------------------------------------------------------------------------------------------
 # The parse phase
 # --------------------------------------------------------------------------------------------
 
@@ -168,6 +246,8 @@ class _Parsed:
     json_devices: list[tuple[str, JSONObject]] = dataclasses.field(default_factory=list)
     numa: list[tuple[str, dict[str, str]]] = dataclasses.field(default_factory=list)
     accel: list[str] = dataclasses.field(default_factory=list)
+    globals: list[GlobalProperty] = dataclasses.field(default_factory=list)
+    mem_lock: bool = False
     cpus: int = 1
     start_paused: bool = False
     no_shutdown: bool = False
@@ -268,6 +348,12 @@ def _parse(options: Sequence[StartupOption], validator: ObjectValidator) -> _Par
             parsed.accel.append(_last_wins(parse_qemu_opts(text, "accel")).get("accel", ""))
         elif flag == "-smp":
             parsed.cpus = _parse_smp(text)
+        elif flag == "-global":
+            parsed.globals.append(parse_global(text))
+        elif flag == "-overcommit":
+            mem_lock = _parse_overcommit(text)
+            if mem_lock is not None:
+                parsed.mem_lock = mem_lock
         elif flag == "-S":
             parsed.start_paused = True
         elif flag == "-no-shutdown":
@@ -397,6 +483,7 @@ def create_machine(
         cpus=parsed.cpus,
         start_paused=parsed.start_paused,
         no_shutdown=parsed.no_shutdown,
+        mem_lock=parsed.mem_lock,
     )
     config = _apply_machine_props(config, machine_props, accel_option_given=bool(parsed.accel))
     accel = _select_accel(parsed.accel, machine_props.get("accel"), host)
@@ -413,6 +500,7 @@ def create_machine(
     _create_objects(machine, parsed)
     config = _resolve_memdev(machine, config, custom_ram_size=memory_option.size is not None)
     config = _numa(machine, config, parsed)
+    config = _apply_globals(config, parsed.globals)
     _board_init(machine, config)
     _create_devices(machine, parsed, now)
     machine.mark_ready()
@@ -477,6 +565,42 @@ def _numa(machine: Machine, config: MachineConfig, parsed: _Parsed) -> MachineCo
             f"(0x{config.ram_size:x})"
         )
     return dataclasses.replace(config, numa_nodes=tuple(nodes))
+
+
+#: The chipset device whose ``-global`` properties the memory model honours, per board.
+_PIIX4_PM: Final = "PIIX4_PM"
+_KNOWN_TYPES: Final = frozenset(QEMU_TYPE_ORDER)
+
+
+def _apply_globals(config: MachineConfig, globals_: list[GlobalProperty]) -> MachineConfig:
+    """Apply the ``-global`` defaults the memory model depends on (board init).
+
+    QEMU applies a global when an object of that type is created (qom/object.c
+    ``object_apply_global_props``). pc creates ``PIIX4_PM``, whose
+    ``memory-hotplug-support`` decides whether DIMMs can be hot-plugged; its other
+    properties, and other types' globals, do not affect the memory model and are accepted
+    as they are. QEMU warns, at the end of startup, about globals for unknown types and
+    globals no object used (hw/core/qdev-properties.c ``qdev_prop_check_globals``); we log
+    those warnings.
+
+    Raises:
+        StartupError: ``can't apply global PIIX4_PM.memory-hotplug-support=x: ...``.
+    """
+    for item in globals_:
+        if item.driver not in _KNOWN_TYPES:
+            text = f"global {item.driver}.{item.prop} has invalid class name"
+            log.warning("qemu.warning", text=text)
+        elif item.driver == _PIIX4_PM and config.kind is not MachineKind.PC:
+            log.warning("qemu.warning", text=f"global {item} not used")
+        elif item.driver == _PIIX4_PM and item.prop == "memory-hotplug-support":
+            try:
+                enabled = parse_bool(item.value)
+            except ConversionError:
+                raise StartupError(
+                    f"can't apply global {item}: Parameter '{item.prop}' expects 'on' or 'off'"
+                ) from None
+            config = dataclasses.replace(config, piix4_memory_hotplug_support=enabled)
+    return config
 
 
 def _board_init(machine: Machine, config: MachineConfig) -> None:

@@ -56,7 +56,7 @@ class AcpiMemoryHotplug:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         # pc without PIIX4_PM.memory-hotplug-support never sets the slots up.
-        enabled = getattr(machine.config, "piix4_memory_hotplug_support", True)
+        enabled = machine.config.piix4_memory_hotplug_support
         self.slots = [SlotState() for _ in range(machine.config.ram_slots if enabled else 0)]
 
     def plug(self, dimm: Device, slot: int) -> None:

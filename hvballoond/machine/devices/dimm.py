@@ -28,7 +28,6 @@ from hvballoond.machine.devices.guest import device_guest
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
-from hvballoond.machine.memory_map import FlatRange, RegionKind
 from hvballoond.machine.qdev import Device
 from hvballoond.machine.qom import BoolCodec, IntCodec, Property, SizeCodec, StrCodec
 from hvballoond.machine.units import align_down, hx, u64
@@ -75,13 +74,17 @@ class PcDimm(Device, MemoryDevice):
     def _declare_properties(self) -> None:
         # qom-list order on the reference binary (tests/machine/recorded/devices-qom.txt).
         add_memdev_property(self, lambda: self.memdev, self._set_memdev)
+        # The defaults are what qom-list-properties shows as default-value.
         self.add_property(Property.typed("node", IntCodec.UINT32, getter=lambda: self.node,
-                                         setter=self.static_setter("node", self._set_node)))
+                                         setter=self.static_setter("node", self._set_node),
+                                         default=(0,)))
         self.add_property(Property.typed("addr", IntCodec.UINT64, getter=lambda: self.addr,
-                                         setter=self.static_setter("addr", self._set_addr)))
+                                         setter=self.static_setter("addr", self._set_addr),
+                                         default=(0,)))
         self.add_property(legacy_memdev_property())
         self.add_property(Property.typed("slot", IntCodec.INT32, getter=lambda: self.slot,
-                                         setter=self.static_setter("slot", self._set_slot)))
+                                         setter=self.static_setter("slot", self._set_slot),
+                                         default=(_UNASSIGNED_SLOT,)))
         self._declare_type_properties()
         self.add_property(Property.read_only("size", "uint64", self._size_property))
 
@@ -143,9 +146,7 @@ class PcDimm(Device, MemoryDevice):
         if not config.acpi_enabled:
             raise MachineError(_NO_ACPI)  # D1
         self._check_enabled()  # D2 (nvdimm)
-        if config.kind is MachineKind.PC and not getattr(
-            config, "piix4_memory_hotplug_support", True
-        ):
+        if config.kind is MachineKind.PC and not config.piix4_memory_hotplug_support:
             raise MachineError(  # D3
                 "memory hotplug is not enabled: PIIX4_PM.memory-hotplug-support is not set"
             )
@@ -233,11 +234,6 @@ class PcDimm(Device, MemoryDevice):
         """query-memory-size-summary: the whole region."""
         return self.md_plugged_size()
 
-    def mapped_ranges(self) -> list[FlatRange]:
-        """The RAM this DIMM maps (for hv-balloon's page classification)."""
-        size = self._size_property()
-        return [FlatRange(self.addr, self.addr + size, RegionKind.RAM, self.TYPE)]
-
 
 class Nvdimm(PcDimm):
     """``nvdimm``: a pc-dimm whose last ``label-size`` bytes hold namespace labels."""
@@ -256,7 +252,8 @@ class Nvdimm(PcDimm):
 
     def _declare_type_properties(self) -> None:
         self.add_property(Property.typed("unarmed", BoolCodec(), getter=lambda: self.unarmed,
-                                         setter=self.static_setter("unarmed", self._set_unarmed)))
+                                         setter=self.static_setter("unarmed", self._set_unarmed),
+                                         description="on/off", default=(False,)))
         self.add_property(Property.typed("uuid", StrCodec("QemuUUID"), getter=lambda: self.uuid,
                                          setter=self._set_uuid))
         self.add_property(Property.typed("label-size", SizeCodec("int"),

@@ -34,7 +34,6 @@ from hvballoond.machine.devices.pci import (
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
-from hvballoond.machine.memory_map import FlatRange, RegionKind
 from hvballoond.machine.qdev import Bus, Device
 from hvballoond.machine.qom import ON_OFF_AUTO, QomType
 
@@ -234,13 +233,6 @@ class VirtioMdPci(VirtioPciProxy, MemoryDevice):
     def plugged_memory_size(self) -> int | None:
         """query-memory-size-summary."""
         return self.md_plugged_size()
-
-    def mapped_ranges(self) -> list[FlatRange]:
-        """RAM sections this device maps (for hv-balloon's page classification)."""
-        return [
-            FlatRange(sec.start, sec.end, RegionKind.RAM, self.TYPE)
-            for sec in memory_devices(self.machine).sections_of(self)
-        ]
 
     # -- qdev hooks -------------------------------------------------------------------------
 

@@ -245,7 +245,7 @@ class VirtioMem(VirtioMdDevice):
                 f"'node' property has value '{self.node}', which exceedsthe number of numa "
                 f"nodes: {nodes or 1}"
             )
-        if getattr(self.machine.config, "mem_lock", False):
+        if self.machine.config.mem_lock:
             raise MachineError("Incompatible with mlock")
         # virtio_mem_has_shared_zeropage(): private anonymous RAM with base pages only.
         shared_zeropage = (

@@ -26,10 +26,9 @@ class MachineMemoryDevices(MemoryDeviceManager):
         limits = MemslotLimits(
             accel=config.accel,
             kvm_max_memslots=machine.host.kvm_max_memslots,
-            # Not (yet) in MachineConfig: the emulated host's boot memslots and vhost limit
-            # (memory-devices.md §4.3 proposal); the defaults give plain TCG/KVM behaviour.
-            boot_memslots=getattr(config, "kvm_boot_memslots", 8),
-            vhost_memslots=getattr(config, "vhost_memslots", None),
+            # The emulated host's boot memslots and vhost limit (memory-devices.md §4.3).
+            boot_memslots=config.kvm_boot_memslots,
+            vhost_memslots=config.vhost_memslots,
         )
         super().__init__(
             ram_size=config.ram_size,

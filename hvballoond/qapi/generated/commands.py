@@ -216,6 +216,34 @@ class XHvbAdvanceClockArgs(QapiModel):
 XHvbAdvanceClockReturn: TypeAlias = EmptyObject
 
 
+class MigrateSetCapabilitiesArgs(QapiModel):
+    """Arguments of migrate-set-capabilities."""
+
+    capabilities: list[t.MigrationCapabilityStatus]
+
+
+MigrateSetCapabilitiesReturn: TypeAlias = EmptyObject
+QueryMigrateCapabilitiesArgs: TypeAlias = EmptyObject
+QueryMigrateCapabilitiesReturn: TypeAlias = list[t.MigrationCapabilityStatus]
+QueryChardevArgs: TypeAlias = EmptyObject
+QueryChardevReturn: TypeAlias = list[t.ChardevInfo]
+QueryIothreadsArgs: TypeAlias = EmptyObject
+QueryIothreadsReturn: TypeAlias = list[t.IOThreadInfo]
+QueryJobsArgs: TypeAlias = EmptyObject
+QueryJobsReturn: TypeAlias = list[t.JobInfo]
+QueryBlockArgs: TypeAlias = EmptyObject
+QueryBlockReturn: TypeAlias = list[t.BlockInfo]
+
+
+class QueryNamedBlockNodesArgs(QapiModel):
+    """Arguments of query-named-block-nodes."""
+
+    flat: bool | None = None
+
+
+QueryNamedBlockNodesReturn: TypeAlias = list[t.BlockDeviceInfo]
+
+
 ARG_TYPES: Final[Mapping[str, object]] = {
     "query-status": QueryStatusArgs,
     "qmp_capabilities": QmpCapabilitiesArgs,
@@ -255,6 +283,13 @@ ARG_TYPES: Final[Mapping[str, object]] = {
     "query-acpi-ospm-status": QueryAcpiOspmStatusArgs,
     "hv-balloon-add-memory": HvBalloonAddMemoryArgs,
     "x-hvb-advance-clock": XHvbAdvanceClockArgs,
+    "migrate-set-capabilities": MigrateSetCapabilitiesArgs,
+    "query-migrate-capabilities": QueryMigrateCapabilitiesArgs,
+    "query-chardev": QueryChardevArgs,
+    "query-iothreads": QueryIothreadsArgs,
+    "query-jobs": QueryJobsArgs,
+    "query-block": QueryBlockArgs,
+    "query-named-block-nodes": QueryNamedBlockNodesArgs,
 }
 
 RETURN_TYPES: Final[Mapping[str, object]] = {
@@ -296,6 +331,13 @@ RETURN_TYPES: Final[Mapping[str, object]] = {
     "query-acpi-ospm-status": QueryAcpiOspmStatusReturn,
     "hv-balloon-add-memory": HvBalloonAddMemoryReturn,
     "x-hvb-advance-clock": XHvbAdvanceClockReturn,
+    "migrate-set-capabilities": MigrateSetCapabilitiesReturn,
+    "query-migrate-capabilities": QueryMigrateCapabilitiesReturn,
+    "query-chardev": QueryChardevReturn,
+    "query-iothreads": QueryIothreadsReturn,
+    "query-jobs": QueryJobsReturn,
+    "query-block": QueryBlockReturn,
+    "query-named-block-nodes": QueryNamedBlockNodesReturn,
 }
 
 
@@ -316,6 +358,8 @@ for _model in (
     HumanMonitorCommandArgs,
     HvBalloonAddMemoryArgs,
     XHvbAdvanceClockArgs,
+    MigrateSetCapabilitiesArgs,
+    QueryNamedBlockNodesArgs,
 ):
     _model.model_rebuild()
 
@@ -334,6 +378,8 @@ __all__ = [
     "HumanMonitorCommandReturn",
     "HvBalloonAddMemoryArgs",
     "HvBalloonAddMemoryReturn",
+    "MigrateSetCapabilitiesArgs",
+    "MigrateSetCapabilitiesReturn",
     "ObjectAddArgs",
     "ObjectAddReturn",
     "ObjectDelArgs",
@@ -354,6 +400,10 @@ __all__ = [
     "QueryAcpiOspmStatusReturn",
     "QueryBalloonArgs",
     "QueryBalloonReturn",
+    "QueryBlockArgs",
+    "QueryBlockReturn",
+    "QueryChardevArgs",
+    "QueryChardevReturn",
     "QueryCommandsArgs",
     "QueryCommandsReturn",
     "QueryCpusFastArgs",
@@ -362,6 +412,10 @@ __all__ = [
     "QueryHotpluggableCpusReturn",
     "QueryHvBalloonStatusReportArgs",
     "QueryHvBalloonStatusReportReturn",
+    "QueryIothreadsArgs",
+    "QueryIothreadsReturn",
+    "QueryJobsArgs",
+    "QueryJobsReturn",
     "QueryKvmArgs",
     "QueryKvmReturn",
     "QueryMachinesArgs",
@@ -372,8 +426,12 @@ __all__ = [
     "QueryMemoryDevicesReturn",
     "QueryMemorySizeSummaryArgs",
     "QueryMemorySizeSummaryReturn",
+    "QueryMigrateCapabilitiesArgs",
+    "QueryMigrateCapabilitiesReturn",
     "QueryNameArgs",
     "QueryNameReturn",
+    "QueryNamedBlockNodesArgs",
+    "QueryNamedBlockNodesReturn",
     "QueryQmpSchemaArgs",
     "QueryQmpSchemaReturn",
     "QueryStatusArgs",

@@ -177,6 +177,41 @@ COMMANDS: Final[Mapping[str, CommandSpec]] = {
         ret_type=None,
         features=("unstable",),
     ),
+    "migrate-set-capabilities": CommandSpec(
+        "migrate-set-capabilities",
+        arg_type="q_obj_migrate-set-capabilities-arg",
+        ret_type=None,
+    ),
+    "query-migrate-capabilities": CommandSpec(
+        "query-migrate-capabilities",
+        arg_type=None,
+        ret_type="MigrationCapabilityStatusList",
+    ),
+    "query-chardev": CommandSpec(
+        "query-chardev",
+        arg_type=None,
+        ret_type="ChardevInfoList",
+        allow_preconfig=True,
+    ),
+    "query-iothreads": CommandSpec(
+        "query-iothreads",
+        arg_type=None,
+        ret_type="IOThreadInfoList",
+        allow_preconfig=True,
+    ),
+    "query-jobs": CommandSpec("query-jobs", arg_type=None, ret_type="JobInfoList"),
+    "query-block": CommandSpec(
+        "query-block",
+        arg_type=None,
+        ret_type="BlockInfoList",
+        allow_preconfig=True,
+    ),
+    "query-named-block-nodes": CommandSpec(
+        "query-named-block-nodes",
+        arg_type="q_obj_query-named-block-nodes-arg",
+        ret_type="BlockDeviceInfoList",
+        allow_preconfig=True,
+    ),
 }
 
 EVENTS: Final[Mapping[str, EventSpec]] = {

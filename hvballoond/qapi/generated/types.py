@@ -123,6 +123,7 @@ class ObjectType(StrEnum):
     MEMORY_BACKEND_RAM = "memory-backend-ram"
     MEMORY_BACKEND_SHM = "memory-backend-shm"
     RNG_RANDOM = "rng-random"
+    SECRET = "secret"
 
 
 class S390CpuEntitlement(StrEnum):
@@ -204,6 +205,172 @@ class ACPISlotType(StrEnum):
 
     DIMM = "DIMM"
     CPU = "CPU"
+
+
+class MigrationCapability(StrEnum):
+    """Optional behaviours of migration, each switched on or off with migrate-set-capabilities."""
+
+    XBZRLE = "xbzrle"
+    RDMA_PIN_ALL = "rdma-pin-all"
+    AUTO_CONVERGE = "auto-converge"
+    ZERO_BLOCKS = "zero-blocks"
+    EVENTS = "events"
+    POSTCOPY_RAM = "postcopy-ram"
+    X_COLO = "x-colo"
+    RELEASE_RAM = "release-ram"
+    RETURN_PATH = "return-path"
+    PAUSE_BEFORE_SWITCHOVER = "pause-before-switchover"
+    MULTIFD = "multifd"
+    DIRTY_BITMAPS = "dirty-bitmaps"
+    POSTCOPY_BLOCKTIME = "postcopy-blocktime"
+    LATE_BLOCK_ACTIVATE = "late-block-activate"
+    X_IGNORE_SHARED = "x-ignore-shared"
+    VALIDATE_UUID = "validate-uuid"
+    BACKGROUND_SNAPSHOT = "background-snapshot"
+    ZERO_COPY_SEND = "zero-copy-send"
+    POSTCOPY_PREEMPT = "postcopy-preempt"
+    SWITCHOVER_ACK = "switchover-ack"
+    DIRTY_LIMIT = "dirty-limit"
+    MAPPED_RAM = "mapped-ram"
+
+
+class JobType(StrEnum):
+    """The kinds of background job."""
+
+    COMMIT = "commit"
+    STREAM = "stream"
+    MIRROR = "mirror"
+    BACKUP = "backup"
+    CREATE = "create"
+    AMEND = "amend"
+    SNAPSHOT_LOAD = "snapshot-load"
+    SNAPSHOT_SAVE = "snapshot-save"
+    SNAPSHOT_DELETE = "snapshot-delete"
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life cycle."""
+
+    UNDEFINED = "undefined"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    READY = "ready"
+    STANDBY = "standby"
+    WAITING = "waiting"
+    PENDING = "pending"
+    ABORTING = "aborting"
+    CONCLUDED = "concluded"
+    NULL = "null"
+
+
+class QCryptoCipherAlgo(StrEnum):
+    """Ciphers."""
+
+    AES_128 = "aes-128"
+    AES_192 = "aes-192"
+    AES_256 = "aes-256"
+    DES = "des"
+    V_3DES = "3des"
+    CAST5_128 = "cast5-128"
+    SERPENT_128 = "serpent-128"
+    SERPENT_192 = "serpent-192"
+    SERPENT_256 = "serpent-256"
+    TWOFISH_128 = "twofish-128"
+    TWOFISH_192 = "twofish-192"
+    TWOFISH_256 = "twofish-256"
+    SM4 = "sm4"
+
+
+class QCryptoCipherMode(StrEnum):
+    """Block cipher modes."""
+
+    ECB = "ecb"
+    CBC = "cbc"
+    XTS = "xts"
+    CTR = "ctr"
+
+
+class QCryptoIVGenAlgo(StrEnum):
+    """How initialization vectors are made for each sector."""
+
+    PLAIN = "plain"
+    PLAIN64 = "plain64"
+    ESSIV = "essiv"
+
+
+class QCryptoHashAlgo(StrEnum):
+    """Hash algorithms."""
+
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA224 = "sha224"
+    SHA256 = "sha256"
+    SHA384 = "sha384"
+    SHA512 = "sha512"
+    RIPEMD160 = "ripemd160"
+    SM3 = "sm3"
+
+
+class ImageInfoSpecificKind(StrEnum):
+    """The image formats with information of their own."""
+
+    QCOW2 = "qcow2"
+    VMDK = "vmdk"
+    LUKS = "luks"
+    RBD = "rbd"
+    FILE = "file"
+
+
+class BlockdevDetectZeroesOptions(StrEnum):
+    """What a block node does with writes of zeroes."""
+
+    OFF = "off"
+    ON = "on"
+    UNMAP = "unmap"
+
+
+class BlockDeviceIoStatus(StrEnum):
+    """The I/O status of a block device."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOSPACE = "nospace"
+
+
+class BlockdevQcow2EncryptionFormat(StrEnum):
+    """How a qcow2 image is encrypted."""
+
+    AES = "aes"
+    LUKS = "luks"
+
+
+class Qcow2BitmapInfoFlags(StrEnum):
+    """Flags of a persistent dirty bitmap in a qcow2 image."""
+
+    IN_USE = "in-use"
+    AUTO = "auto"
+
+
+class Qcow2CompressionType(StrEnum):
+    """How compressed clusters of a qcow2 image are compressed."""
+
+    ZLIB = "zlib"
+
+
+class RbdImageEncryptionFormat(StrEnum):
+    """How an RBD image is encrypted."""
+
+    LUKS = "luks"
+    LUKS2 = "luks2"
+    LUKS_ANY = "luks-any"
+
+
+class QCryptoSecretFormat(StrEnum):
+    """How a secret's data is written."""
+
+    RAW = "raw"
+    BASE64 = "base64"
 
 
 class StatusInfo(QapiModel):
@@ -794,6 +961,18 @@ class ObjectOptionsRngRandomBranch(QapiModel):
     filename: str | None = None
 
 
+class ObjectOptionsSecretBranch(QapiModel):
+    """ObjectOptions with qom-type secret."""
+
+    qom_type: Literal["secret"] = Field(validation_alias="qom-type", serialization_alias="qom-type")
+    id: str
+    format: Annotated[QCryptoSecretFormat, Field(strict=False)] | None = None
+    keyid: str | None = None
+    iv: str | None = None
+    data: str | None = None
+    file: str | None = None
+
+
 class CpuInfoS390(QapiModel):
     """What query-cpus-fast adds for an s390x virtual CPU."""
 
@@ -1237,6 +1416,529 @@ class HvbGuestProperties(QapiModel):
     )
 
 
+class MigrationCapabilityStatus(QapiModel):
+    """One migration capability and whether it is on."""
+
+    capability: Annotated[MigrationCapability, Field(strict=False)]
+    state: bool
+
+
+class ChardevInfo(QapiModel):
+    """A character device."""
+
+    label: str
+    filename: str
+    frontend_open: bool = Field(
+        validation_alias="frontend-open",
+        serialization_alias="frontend-open",
+    )
+
+
+class IOThreadInfo(QapiModel):
+    """An I/O thread."""
+
+    id: str
+    thread_id: Int64 = Field(validation_alias="thread-id", serialization_alias="thread-id")
+    poll_max_ns: Int64 = Field(validation_alias="poll-max-ns", serialization_alias="poll-max-ns")
+    poll_grow: Int64 = Field(validation_alias="poll-grow", serialization_alias="poll-grow")
+    poll_shrink: Int64 = Field(validation_alias="poll-shrink", serialization_alias="poll-shrink")
+    aio_max_batch: Int64 = Field(
+        validation_alias="aio-max-batch",
+        serialization_alias="aio-max-batch",
+    )
+
+
+class JobInfo(QapiModel):
+    """A background job."""
+
+    id: str
+    type: Annotated[JobType, Field(strict=False)]
+    status: Annotated[JobStatus, Field(strict=False)]
+    current_progress: Int64 = Field(
+        validation_alias="current-progress",
+        serialization_alias="current-progress",
+    )
+    total_progress: Int64 = Field(
+        validation_alias="total-progress",
+        serialization_alias="total-progress",
+    )
+    error: str | None = None
+
+
+class QCryptoBlockInfoLUKSSlot(QapiModel):
+    """A LUKS key slot."""
+
+    active: bool
+    iters: Int64 | None = None
+    stripes: Int64 | None = None
+    key_offset: Int64 = Field(validation_alias="key-offset", serialization_alias="key-offset")
+
+
+class QCryptoBlockInfoLUKS(QapiModel):
+    """How a LUKS volume is encrypted."""
+
+    cipher_alg: Annotated[QCryptoCipherAlgo, Field(strict=False)] = Field(
+        validation_alias="cipher-alg",
+        serialization_alias="cipher-alg",
+    )
+    cipher_mode: Annotated[QCryptoCipherMode, Field(strict=False)] = Field(
+        validation_alias="cipher-mode",
+        serialization_alias="cipher-mode",
+    )
+    ivgen_alg: Annotated[QCryptoIVGenAlgo, Field(strict=False)] = Field(
+        validation_alias="ivgen-alg",
+        serialization_alias="ivgen-alg",
+    )
+    ivgen_hash_alg: Annotated[QCryptoHashAlgo, Field(strict=False)] | None = Field(
+        default=None,
+        validation_alias="ivgen-hash-alg",
+        serialization_alias="ivgen-hash-alg",
+    )
+    hash_alg: Annotated[QCryptoHashAlgo, Field(strict=False)] = Field(
+        validation_alias="hash-alg",
+        serialization_alias="hash-alg",
+    )
+    detached_header: bool = Field(
+        validation_alias="detached-header",
+        serialization_alias="detached-header",
+    )
+    payload_offset: Int64 = Field(
+        validation_alias="payload-offset",
+        serialization_alias="payload-offset",
+    )
+    master_key_iters: Int64 = Field(
+        validation_alias="master-key-iters",
+        serialization_alias="master-key-iters",
+    )
+    uuid: str
+    slots: list[QCryptoBlockInfoLUKSSlot]
+
+
+class SnapshotInfo(QapiModel):
+    """An internal snapshot of an image."""
+
+    id: str
+    name: str
+    vm_state_size: Int64 = Field(
+        validation_alias="vm-state-size",
+        serialization_alias="vm-state-size",
+    )
+    date_sec: Int64 = Field(validation_alias="date-sec", serialization_alias="date-sec")
+    date_nsec: Int64 = Field(validation_alias="date-nsec", serialization_alias="date-nsec")
+    vm_clock_sec: Int64 = Field(validation_alias="vm-clock-sec", serialization_alias="vm-clock-sec")
+    vm_clock_nsec: Int64 = Field(
+        validation_alias="vm-clock-nsec",
+        serialization_alias="vm-clock-nsec",
+    )
+    icount: Int64 | None = None
+
+
+class ImageInfoSpecificQCow2EncryptionBase(QapiModel):
+    """The encryption of a qcow2 image."""
+
+    format: Annotated[BlockdevQcow2EncryptionFormat, Field(strict=False)]
+
+
+class ImageInfoSpecificQCow2EncryptionLuksBranch(QapiModel):
+    """ImageInfoSpecificQCow2Encryption with format luks."""
+
+    format: Literal["luks"]
+    cipher_alg: Annotated[QCryptoCipherAlgo, Field(strict=False)] = Field(
+        validation_alias="cipher-alg",
+        serialization_alias="cipher-alg",
+    )
+    cipher_mode: Annotated[QCryptoCipherMode, Field(strict=False)] = Field(
+        validation_alias="cipher-mode",
+        serialization_alias="cipher-mode",
+    )
+    ivgen_alg: Annotated[QCryptoIVGenAlgo, Field(strict=False)] = Field(
+        validation_alias="ivgen-alg",
+        serialization_alias="ivgen-alg",
+    )
+    ivgen_hash_alg: Annotated[QCryptoHashAlgo, Field(strict=False)] | None = Field(
+        default=None,
+        validation_alias="ivgen-hash-alg",
+        serialization_alias="ivgen-hash-alg",
+    )
+    hash_alg: Annotated[QCryptoHashAlgo, Field(strict=False)] = Field(
+        validation_alias="hash-alg",
+        serialization_alias="hash-alg",
+    )
+    detached_header: bool = Field(
+        validation_alias="detached-header",
+        serialization_alias="detached-header",
+    )
+    payload_offset: Int64 = Field(
+        validation_alias="payload-offset",
+        serialization_alias="payload-offset",
+    )
+    master_key_iters: Int64 = Field(
+        validation_alias="master-key-iters",
+        serialization_alias="master-key-iters",
+    )
+    uuid: str
+    slots: list[QCryptoBlockInfoLUKSSlot]
+
+
+class ImageInfoSpecificQCow2EncryptionOtherBranch(QapiModel):
+    """ImageInfoSpecificQCow2Encryption with format aes."""
+
+    format: Literal["aes"]
+
+
+class ImageInfoSpecificQCow2(QapiModel):
+    """What is particular to qcow2 images."""
+
+    compat: str
+    data_file: str | None = Field(
+        default=None,
+        validation_alias="data-file",
+        serialization_alias="data-file",
+    )
+    data_file_raw: bool | None = Field(
+        default=None,
+        validation_alias="data-file-raw",
+        serialization_alias="data-file-raw",
+    )
+    extended_l2: bool | None = Field(
+        default=None,
+        validation_alias="extended-l2",
+        serialization_alias="extended-l2",
+    )
+    lazy_refcounts: bool | None = Field(
+        default=None,
+        validation_alias="lazy-refcounts",
+        serialization_alias="lazy-refcounts",
+    )
+    corrupt: bool | None = None
+    refcount_bits: Int64 = Field(
+        validation_alias="refcount-bits",
+        serialization_alias="refcount-bits",
+    )
+    encrypt: ImageInfoSpecificQCow2Encryption | None = None
+    bitmaps: list[Qcow2BitmapInfo] | None = None
+    compression_type: Annotated[Qcow2CompressionType, Field(strict=False)] = Field(
+        validation_alias="compression-type",
+        serialization_alias="compression-type",
+    )
+
+
+class VmdkExtentInfo(QapiModel):
+    """One extent of a VMDK image."""
+
+    filename: str
+    format: str
+    virtual_size: Int64 = Field(validation_alias="virtual-size", serialization_alias="virtual-size")
+    cluster_size: Int64 | None = Field(
+        default=None,
+        validation_alias="cluster-size",
+        serialization_alias="cluster-size",
+    )
+    compressed: bool | None = None
+
+
+class ImageInfoSpecificVmdk(QapiModel):
+    """What is particular to VMDK images."""
+
+    create_type: str = Field(validation_alias="create-type", serialization_alias="create-type")
+    cid: Int64
+    parent_cid: Int64 = Field(validation_alias="parent-cid", serialization_alias="parent-cid")
+    extents: list[VmdkExtentInfo]
+
+
+class ImageInfoSpecificRbd(QapiModel):
+    """What is particular to RBD images."""
+
+    encryption_format: Annotated[RbdImageEncryptionFormat, Field(strict=False)] | None = Field(
+        default=None,
+        validation_alias="encryption-format",
+        serialization_alias="encryption-format",
+    )
+
+
+class ImageInfoSpecificFile(QapiModel):
+    """What is particular to images in host files."""
+
+    extent_size_hint: Size | None = Field(
+        default=None,
+        validation_alias="extent-size-hint",
+        serialization_alias="extent-size-hint",
+    )
+
+
+class ImageInfoSpecificQCow2Wrapper(QapiModel):
+    """ImageInfoSpecificQCow2Wrapper."""
+
+    data: ImageInfoSpecificQCow2
+
+
+class ImageInfoSpecificVmdkWrapper(QapiModel):
+    """ImageInfoSpecificVmdkWrapper."""
+
+    data: ImageInfoSpecificVmdk
+
+
+class ImageInfoSpecificLUKSWrapper(QapiModel):
+    """ImageInfoSpecificLUKSWrapper."""
+
+    data: QCryptoBlockInfoLUKS
+
+
+class ImageInfoSpecificRbdWrapper(QapiModel):
+    """ImageInfoSpecificRbdWrapper."""
+
+    data: ImageInfoSpecificRbd
+
+
+class ImageInfoSpecificFileWrapper(QapiModel):
+    """ImageInfoSpecificFileWrapper."""
+
+    data: ImageInfoSpecificFile
+
+
+class ImageInfoSpecificQcow2Branch(QapiModel):
+    """ImageInfoSpecific with type qcow2."""
+
+    type: Literal["qcow2"]
+    data: ImageInfoSpecificQCow2
+
+
+class ImageInfoSpecificVmdkBranch(QapiModel):
+    """ImageInfoSpecific with type vmdk."""
+
+    type: Literal["vmdk"]
+    data: ImageInfoSpecificVmdk
+
+
+class ImageInfoSpecificLuksBranch(QapiModel):
+    """ImageInfoSpecific with type luks."""
+
+    type: Literal["luks"]
+    data: QCryptoBlockInfoLUKS
+
+
+class ImageInfoSpecificRbdBranch(QapiModel):
+    """ImageInfoSpecific with type rbd."""
+
+    type: Literal["rbd"]
+    data: ImageInfoSpecificRbd
+
+
+class ImageInfoSpecificFileBranch(QapiModel):
+    """ImageInfoSpecific with type file."""
+
+    type: Literal["file"]
+    data: ImageInfoSpecificFile
+
+
+class BlockNodeInfo(QapiModel):
+    """An image, as one block node sees it."""
+
+    filename: str
+    format: str
+    dirty_flag: bool | None = Field(
+        default=None,
+        validation_alias="dirty-flag",
+        serialization_alias="dirty-flag",
+    )
+    actual_size: Int64 | None = Field(
+        default=None,
+        validation_alias="actual-size",
+        serialization_alias="actual-size",
+    )
+    virtual_size: Int64 = Field(validation_alias="virtual-size", serialization_alias="virtual-size")
+    cluster_size: Int64 | None = Field(
+        default=None,
+        validation_alias="cluster-size",
+        serialization_alias="cluster-size",
+    )
+    encrypted: bool | None = None
+    compressed: bool | None = None
+    backing_filename: str | None = Field(
+        default=None,
+        validation_alias="backing-filename",
+        serialization_alias="backing-filename",
+    )
+    full_backing_filename: str | None = Field(
+        default=None,
+        validation_alias="full-backing-filename",
+        serialization_alias="full-backing-filename",
+    )
+    backing_filename_format: str | None = Field(
+        default=None,
+        validation_alias="backing-filename-format",
+        serialization_alias="backing-filename-format",
+    )
+    snapshots: list[SnapshotInfo] | None = None
+    format_specific: ImageInfoSpecific | None = Field(
+        default=None,
+        validation_alias="format-specific",
+        serialization_alias="format-specific",
+    )
+
+
+class ImageInfo(QapiModel):
+    """An image and its backing chain."""
+
+    filename: str
+    format: str
+    dirty_flag: bool | None = Field(
+        default=None,
+        validation_alias="dirty-flag",
+        serialization_alias="dirty-flag",
+    )
+    actual_size: Int64 | None = Field(
+        default=None,
+        validation_alias="actual-size",
+        serialization_alias="actual-size",
+    )
+    virtual_size: Int64 = Field(validation_alias="virtual-size", serialization_alias="virtual-size")
+    cluster_size: Int64 | None = Field(
+        default=None,
+        validation_alias="cluster-size",
+        serialization_alias="cluster-size",
+    )
+    encrypted: bool | None = None
+    compressed: bool | None = None
+    backing_filename: str | None = Field(
+        default=None,
+        validation_alias="backing-filename",
+        serialization_alias="backing-filename",
+    )
+    full_backing_filename: str | None = Field(
+        default=None,
+        validation_alias="full-backing-filename",
+        serialization_alias="full-backing-filename",
+    )
+    backing_filename_format: str | None = Field(
+        default=None,
+        validation_alias="backing-filename-format",
+        serialization_alias="backing-filename-format",
+    )
+    snapshots: list[SnapshotInfo] | None = None
+    format_specific: ImageInfoSpecific | None = Field(
+        default=None,
+        validation_alias="format-specific",
+        serialization_alias="format-specific",
+    )
+    backing_image: ImageInfo | None = Field(
+        default=None,
+        validation_alias="backing-image",
+        serialization_alias="backing-image",
+    )
+
+
+class BlockdevCacheInfo(QapiModel):
+    """A block node's cache mode."""
+
+    writeback: bool
+    direct: bool
+    no_flush: bool = Field(validation_alias="no-flush", serialization_alias="no-flush")
+
+
+class BlockDirtyInfo(QapiModel):
+    """A dirty bitmap."""
+
+    name: str | None = None
+    count: Int64
+    granularity: Uint32
+    recording: bool
+    busy: bool
+    persistent: bool
+    inconsistent: bool | None = None
+
+
+class BlockDeviceInfo(QapiModel):
+    """A block node (an inserted medium)."""
+
+    file: str
+    node_name: str | None = Field(
+        default=None,
+        validation_alias="node-name",
+        serialization_alias="node-name",
+    )
+    ro: bool
+    drv: str
+    backing_file: str | None = None
+    backing_file_depth: Int64
+    active: bool
+    encrypted: bool
+    detect_zeroes: Annotated[BlockdevDetectZeroesOptions, Field(strict=False)]
+    bps: Int64
+    bps_rd: Int64
+    bps_wr: Int64
+    iops: Int64
+    iops_rd: Int64
+    iops_wr: Int64
+    image: ImageInfo
+    bps_max: Int64 | None = None
+    bps_rd_max: Int64 | None = None
+    bps_wr_max: Int64 | None = None
+    iops_max: Int64 | None = None
+    iops_rd_max: Int64 | None = None
+    iops_wr_max: Int64 | None = None
+    bps_max_length: Int64 | None = None
+    bps_rd_max_length: Int64 | None = None
+    bps_wr_max_length: Int64 | None = None
+    iops_max_length: Int64 | None = None
+    iops_rd_max_length: Int64 | None = None
+    iops_wr_max_length: Int64 | None = None
+    iops_size: Int64 | None = None
+    group: str | None = None
+    cache: BlockdevCacheInfo
+    write_threshold: Int64
+    dirty_bitmaps: list[BlockDirtyInfo] | None = Field(
+        default=None,
+        validation_alias="dirty-bitmaps",
+        serialization_alias="dirty-bitmaps",
+    )
+
+
+class BlockInfo(QapiModel):
+    """A block device (a drive the guest sees)."""
+
+    device: str
+    qdev: str | None = None
+    type: str
+    removable: bool
+    locked: bool
+    inserted: BlockDeviceInfo | None = None
+    tray_open: bool | None = None
+    io_status: Annotated[BlockDeviceIoStatus, Field(strict=False)] | None = Field(
+        default=None,
+        validation_alias="io-status",
+        serialization_alias="io-status",
+    )
+
+
+class Qcow2BitmapInfo(QapiModel):
+    """A persistent dirty bitmap of a qcow2 image."""
+
+    name: str
+    granularity: Uint32
+    flags: list[Annotated[Qcow2BitmapInfoFlags, Field(strict=False)]]
+
+
+class SecretCommonProperties(QapiModel):
+    """The properties every kind of secret object has."""
+
+    format: Annotated[QCryptoSecretFormat, Field(strict=False)] | None = None
+    keyid: str | None = None
+    iv: str | None = None
+
+
+class SecretProperties(QapiModel):
+    """The properties of secret objects (libvirt passes its master key as one). Exactly one of
+    @data and @file must be given. hvballoond keeps secrets but uses none of them.
+    """
+
+    format: Annotated[QCryptoSecretFormat, Field(strict=False)] | None = None
+    keyid: str | None = None
+    iv: str | None = None
+    data: str | None = None
+    file: str | None = None
+
+
 SchemaInfo: TypeAlias = Annotated[
     (
         SchemaInfoBuiltinBranch
@@ -1258,6 +1960,7 @@ ObjectOptions: TypeAlias = Annotated[
         | ObjectOptionsMemoryBackendRamBranch
         | ObjectOptionsMemoryBackendShmBranch
         | ObjectOptionsRngRandomBranch
+        | ObjectOptionsSecretBranch
     ),
     Field(discriminator="qom_type"),
 ]
@@ -1287,6 +1990,25 @@ YankInstance: TypeAlias = Annotated[
         YankInstanceBlockNodeBranch
         | YankInstanceChardevBranch
         | YankInstanceOtherBranch
+    ),
+    Field(discriminator="type"),
+]
+
+ImageInfoSpecificQCow2Encryption: TypeAlias = Annotated[
+    (
+        ImageInfoSpecificQCow2EncryptionLuksBranch
+        | ImageInfoSpecificQCow2EncryptionOtherBranch
+    ),
+    Field(discriminator="format"),
+]
+
+ImageInfoSpecific: TypeAlias = Annotated[
+    (
+        ImageInfoSpecificQcow2Branch
+        | ImageInfoSpecificVmdkBranch
+        | ImageInfoSpecificLuksBranch
+        | ImageInfoSpecificRbdBranch
+        | ImageInfoSpecificFileBranch
     ),
     Field(discriminator="type"),
 ]
@@ -1330,6 +2052,7 @@ for _model in (
     ObjectOptionsMemoryBackendRamBranch,
     ObjectOptionsMemoryBackendShmBranch,
     ObjectOptionsRngRandomBranch,
+    ObjectOptionsSecretBranch,
     CpuInfoS390,
     CpuInfoFastS390xBranch,
     CpuInfoFastOtherBranch,
@@ -1368,6 +2091,40 @@ for _model in (
     NameInfo,
     ACPIOSTInfo,
     HvbGuestProperties,
+    MigrationCapabilityStatus,
+    ChardevInfo,
+    IOThreadInfo,
+    JobInfo,
+    QCryptoBlockInfoLUKSSlot,
+    QCryptoBlockInfoLUKS,
+    SnapshotInfo,
+    ImageInfoSpecificQCow2EncryptionBase,
+    ImageInfoSpecificQCow2EncryptionLuksBranch,
+    ImageInfoSpecificQCow2EncryptionOtherBranch,
+    ImageInfoSpecificQCow2,
+    VmdkExtentInfo,
+    ImageInfoSpecificVmdk,
+    ImageInfoSpecificRbd,
+    ImageInfoSpecificFile,
+    ImageInfoSpecificQCow2Wrapper,
+    ImageInfoSpecificVmdkWrapper,
+    ImageInfoSpecificLUKSWrapper,
+    ImageInfoSpecificRbdWrapper,
+    ImageInfoSpecificFileWrapper,
+    ImageInfoSpecificQcow2Branch,
+    ImageInfoSpecificVmdkBranch,
+    ImageInfoSpecificLuksBranch,
+    ImageInfoSpecificRbdBranch,
+    ImageInfoSpecificFileBranch,
+    BlockNodeInfo,
+    ImageInfo,
+    BlockdevCacheInfo,
+    BlockDirtyInfo,
+    BlockDeviceInfo,
+    BlockInfo,
+    Qcow2BitmapInfo,
+    SecretCommonProperties,
+    SecretProperties,
 ):
     _model.model_rebuild()
 
@@ -1375,6 +2132,15 @@ __all__ = [
     "ACPIOSTInfo",
     "ACPISlotType",
     "BalloonInfo",
+    "BlockDeviceInfo",
+    "BlockDeviceIoStatus",
+    "BlockDirtyInfo",
+    "BlockInfo",
+    "BlockNodeInfo",
+    "BlockdevCacheInfo",
+    "BlockdevDetectZeroesOptions",
+    "BlockdevQcow2EncryptionFormat",
+    "ChardevInfo",
     "CommandInfo",
     "CompatProperty",
     "CpuInfoFast",
@@ -1388,7 +2154,32 @@ __all__ = [
     "HvBalloonDeviceInfoWrapper",
     "HvBalloonInfo",
     "HvbGuestProperties",
+    "IOThreadInfo",
+    "ImageInfo",
+    "ImageInfoSpecific",
+    "ImageInfoSpecificFile",
+    "ImageInfoSpecificFileBranch",
+    "ImageInfoSpecificFileWrapper",
+    "ImageInfoSpecificKind",
+    "ImageInfoSpecificLUKSWrapper",
+    "ImageInfoSpecificLuksBranch",
+    "ImageInfoSpecificQCow2",
+    "ImageInfoSpecificQCow2Encryption",
+    "ImageInfoSpecificQCow2EncryptionBase",
+    "ImageInfoSpecificQCow2EncryptionLuksBranch",
+    "ImageInfoSpecificQCow2EncryptionOtherBranch",
+    "ImageInfoSpecificQCow2Wrapper",
+    "ImageInfoSpecificQcow2Branch",
+    "ImageInfoSpecificRbd",
+    "ImageInfoSpecificRbdBranch",
+    "ImageInfoSpecificRbdWrapper",
+    "ImageInfoSpecificVmdk",
+    "ImageInfoSpecificVmdkBranch",
+    "ImageInfoSpecificVmdkWrapper",
     "JSONType",
+    "JobInfo",
+    "JobStatus",
+    "JobType",
     "KvmInfo",
     "MachineInfo",
     "Memdev",
@@ -1405,6 +2196,8 @@ __all__ = [
     "MemoryDeviceInfoVirtioMemBranch",
     "MemoryDeviceInfoVirtioPmemBranch",
     "MemoryInfo",
+    "MigrationCapability",
+    "MigrationCapabilityStatus",
     "NameInfo",
     "ObjectOptions",
     "ObjectOptionsHvbGuestBranch",
@@ -1413,14 +2206,26 @@ __all__ = [
     "ObjectOptionsMemoryBackendRamBranch",
     "ObjectOptionsMemoryBackendShmBranch",
     "ObjectOptionsRngRandomBranch",
+    "ObjectOptionsSecretBranch",
     "ObjectPropertyInfo",
     "ObjectType",
     "ObjectTypeInfo",
     "OnOffAuto",
     "PCDIMMDeviceInfo",
     "PCDIMMDeviceInfoWrapper",
+    "QCryptoBlockInfoLUKS",
+    "QCryptoBlockInfoLUKSSlot",
+    "QCryptoCipherAlgo",
+    "QCryptoCipherMode",
+    "QCryptoHashAlgo",
+    "QCryptoIVGenAlgo",
+    "QCryptoSecretFormat",
     "QMPCapability",
     "QapiErrorClass",
+    "Qcow2BitmapInfo",
+    "Qcow2BitmapInfoFlags",
+    "Qcow2CompressionType",
+    "RbdImageEncryptionFormat",
     "RngProperties",
     "RngRandomProperties",
     "RunState",
@@ -1446,9 +2251,12 @@ __all__ = [
     "SchemaInfoObjectMember",
     "SchemaInfoObjectVariant",
     "SchemaMetaType",
+    "SecretCommonProperties",
+    "SecretProperties",
     "SgxEPCDeviceInfo",
     "SgxEPCDeviceInfoWrapper",
     "ShutdownCause",
+    "SnapshotInfo",
     "StatusInfo",
     "SysEmuTarget",
     "TargetInfo",
@@ -1459,6 +2267,7 @@ __all__ = [
     "VirtioMEMDeviceInfoWrapper",
     "VirtioPMEMDeviceInfo",
     "VirtioPMEMDeviceInfoWrapper",
+    "VmdkExtentInfo",
     "YankInstance",
     "YankInstanceBlockNode",
     "YankInstanceBlockNodeBranch",
