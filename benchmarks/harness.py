@@ -148,11 +148,12 @@ class Harness:
                 if value is not None:
                     parts.append(f"{kind.name} {format_value(value, metric.unit)}")
             line = f"    {metric.key:<34} " + " | ".join(parts)
-            first, last = self.servers[0].name, self.servers[-1].name
-            low = values.get(first, {}).get(metric.key)
-            high = values.get(last, {}).get(metric.key)
-            if first != last and low and high is not None:
-                line += f" | {last}/{first} {high / low:.3g}"
+            # The ratio of the pair: the last server (hvballoond) over the first (QEMU).
+            base, other = self.servers[0].name, self.servers[-1].name
+            denominator = values.get(base, {}).get(metric.key)
+            numerator = values.get(other, {}).get(metric.key)
+            if base != other and denominator and numerator is not None:
+                line += f" | {other}/{base} {numerator / denominator:.3g}"
             self.echo(line)
 
     def _run_inprocess(self, workload: InProcessWorkload) -> None:

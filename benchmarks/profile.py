@@ -47,6 +47,12 @@ __all__ = ["Profile", "main", "parse_collapsed", "short_frame"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "profiles"
+# Path prefixes cut from file names: installed packages, the standard library, this tree.
+_PATH_MARKERS = (
+    "/site-packages/",
+    f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/",
+    f"{ROOT}/",
+)
 
 
 def short_frame(frame: str) -> str:
@@ -54,7 +60,7 @@ def short_frame(frame: str) -> str:
     package (``hvballoond/wire/encode.py``, ``asyncio/streams.py``, ``pydantic/main.py``)."""
     name, _, rest = frame.partition(" (")
     path = rest.rstrip(")")
-    for marker in ("/site-packages/", "/lib/python3.11/", "/work/main/"):
+    for marker in _PATH_MARKERS:
         if marker in path:
             path = path.split(marker, 1)[1]
             break

@@ -4,6 +4,7 @@
     sudo .venv/bin/python tools/record-libvirt-probe.py            # re-record, rewrite the store
     sudo .venv/bin/python tools/record-libvirt-probe.py --check    # re-record, compare only
     .venv/bin/python tools/record-libvirt-probe.py --from-log FILE  # rebuild from a saved log
+    .venv/bin/python tools/record-libvirt-probe.py --cpus-only     # re-record the CPU tables
 
 What it does:
 
@@ -23,7 +24,15 @@ What it does:
 3. Reads the conversations out of the log (hvballoond.probe.libvirt_log), writes them as
    transcripts (``--transcripts``, default tests/interop/libvirt/recorded/probe-*.qmp) and
    builds the store (``--store``, default hvballoond/probe/data/qemu-10.0.2-x86_64.json.gz).
-4. Stops everything it started.
+4. Records the QOM properties of the boot CPU of each ``--cpu-model`` (default qemu64) under
+   TCG and, when /dev/kvm is usable, KVM, straight from QEMU (no libvirt involved): QEMU is
+   started as ``-machine q35 -accel ACCEL -cpu MODEL -m 1G,slots=4,maxmem=16G -smp 1 -S``,
+   then every property of ``/machine/unattached/device[0]`` is read with ``qom-get`` and
+   written back with ``qom-set`` (the outcome tells which ones can be changed), and once more
+   with ``-smp 2`` to find the values that depend on there being several CPUs
+   (hvballoond.probe.cpus). ``--cpus-only`` does only this step and keeps the store's
+   probe answers; ``--from-log`` keeps the store's CPU tables.
+5. Stops everything it started.
 
 Needs root (libvirtd in system mode), libvirt 11.3 (tests/interop/libvirt/install.sh), the
 real QEMU 10.0.2 and /dev/kvm (the KVM answers cannot be recorded without it).
@@ -34,20 +43,26 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
+import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from hvballoond.probe.build import build_store, to_transcript  # noqa: E402
+from hvballoond.probe.cpus import PropertyRecord, build_cpu_table  # noqa: E402
 from hvballoond.probe.libvirt_log import Conversation, conversations  # noqa: E402
-from hvballoond.probe.store import DATA_FILE, ProbeStore, dump, load  # noqa: E402
-from hvballoond.wire.values import JSONValue  # noqa: E402
+from hvballoond.probe.store import DATA_FILE, Accel, ProbeStore, dump, load  # noqa: E402
+from hvballoond.wire.values import JSONObject, JSONValue  # noqa: E402
 
 ENV_SCRIPT = REPO / "tests/interop/libvirt/libvirt-env.sh"
 INSTALL_SCRIPT = REPO / "tests/interop/libvirt/install.sh"
@@ -168,19 +183,144 @@ def _host_cpu() -> str:
     return "unknown"
 
 
+# --- CPU tables ---------------------------------------------------------------------------------
+
+CPU_PATH = "/machine/unattached/device[0]"
+CPU_MACHINE = ["-machine", "q35", "-m", "1G,slots=4,maxmem=16G", "-display", "none",
+               "-nodefaults", "-S"]
+
+QmpCall = Callable[..., JSONObject]
+
+
+def _qmp_session(path: Path, process: subprocess.Popen[bytes]) -> tuple[socket.socket, QmpCall]:
+    """Connect to a QEMU's QMP socket and negotiate; returns the socket and a caller."""
+    deadline = time.monotonic() + 30
+    sock = socket.socket(socket.AF_UNIX)
+    while True:
+        try:
+            sock.connect(str(path))
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(
+                    f"record-libvirt-probe: QEMU did not start ({process.args!r})") from None
+            time.sleep(0.05)
+    stream = sock.makefile("rw", encoding="utf-8")
+    stream.readline()  # greeting
+
+    def call(command: str, **arguments: JSONValue) -> JSONObject:
+        message: JSONObject = {"execute": command}
+        if arguments:
+            message["arguments"] = arguments
+        stream.write(json.dumps(message))
+        stream.flush()
+        while True:
+            reply = json.loads(stream.readline())
+            if "event" not in reply:
+                assert isinstance(reply, dict)
+                return reply
+
+    call("qmp_capabilities")
+    return sock, call
+
+
+T = TypeVar("T")
+Reading = tuple[str, str, tuple[str, JSONValue]]  # name, type, ("value", v) | ("error", text)
+
+
+def _with_cpu(emulator: str, args: Sequence[str], work: Callable[[QmpCall], T]) -> T:
+    with tempfile.TemporaryDirectory(prefix="hvb-cpu-") as tmp:
+        path = Path(tmp) / "qmp.sock"
+        process = subprocess.Popen([emulator, *args, "-qmp", f"unix:{path},server=on,wait=off"],
+                                   stdin=subprocess.DEVNULL)
+        try:
+            sock, call = _qmp_session(path, process)
+            with sock:
+                return work(call)
+        finally:
+            process.kill()
+            process.wait()
+
+
+def _read_cpu(call: QmpCall) -> list[Reading]:
+    listing = call("qom-list", path=CPU_PATH)["return"]
+    assert isinstance(listing, list)
+    rows: list[Reading] = []
+    for item in listing:
+        assert isinstance(item, dict)
+        name, qom_type = item["name"], item["type"]
+        assert isinstance(name, str) and isinstance(qom_type, str)
+        reply = call("qom-get", path=CPU_PATH, property=name)
+        error = reply.get("error")
+        if isinstance(error, dict):
+            rows.append((name, qom_type, ("error", error["desc"])))
+        else:
+            rows.append((name, qom_type, ("value", reply.get("return"))))
+    return rows
+
+
+def _read_and_write_cpu(call: QmpCall) -> list[PropertyRecord]:
+    # Write every value back once all are read: the outcome says whether it can be changed
+    # (QEMU refuses its qdev properties once the CPU is realized). Unreadable strings are
+    # written as ""; children cannot be written at all.
+    records: list[PropertyRecord] = []
+    for name, qom_type, (kind, value) in _read_cpu(call):
+        write: bool | str | None = None
+        writable = not qom_type.startswith("child<") and name != "type"
+        if writable and (kind == "value" or qom_type in ("str", "string")):
+            reply = call("qom-set", path=CPU_PATH, property=name,
+                         value=value if kind == "value" else "")
+            error = reply.get("error")
+            write = str(error["desc"]) if isinstance(error, dict) else True
+        records.append((name, qom_type, (kind, value), write))
+    return records
+
+
+def record_cpu_tables(emulator: str, models: Sequence[str], accels: Sequence[Accel]
+                      ) -> list[JSONObject]:
+    """Record the CPU tables of ``models`` under ``accels`` from the real QEMU."""
+    tables: list[JSONObject] = []
+    for model in models:
+        for accel in accels:
+            base = [*CPU_MACHINE, "-accel", accel.value, "-cpu", model]
+            records = _with_cpu(emulator, [*base, "-smp", "1"], _read_and_write_cpu)
+            several = _with_cpu(emulator, [*base, "-smp", "2"], _read_cpu)
+            single = {name: reading for name, _, reading, _ in records}
+            # Children's paths and the topology ids are computed by the machine.
+            differs: dict[str, JSONValue] = {
+                name: value for name, qom_type, (kind, value) in several
+                if kind == "value" and not qom_type.startswith("child<")
+                and single.get(name) != ("value", value)
+            }
+            type_name = single["type"][1]
+            assert isinstance(type_name, str)
+            tables.append(build_cpu_table(
+                model=model, accel=accel, type_name=type_name,
+                recorded_with=shlex.join([*base, "-smp", "1"]), properties=records,
+                several_cpus=differs))
+            print(f"recorded CPU {model} under {accel.value}: {len(records)} properties, "
+                  f"{len(differs)} differ with several CPUs")
+    return tables
+
+
 def describe(store: ProbeStore) -> str:
     counts: dict[str, int] = {}
     for entry in store.entries:
         counts[entry.command] = counts.get(entry.command, 0) + 1
     listed = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counts.items())
-    return f"{len(store.entries)} answers: {listed}"
+    cpus = ", ".join(f"{t['model']}/{t['accel']}" for t in store.cpus)
+    return f"{len(store.entries)} answers: {listed}; CPU tables: {cpus or 'none'}"
 
 
 def compare(old: ProbeStore, new: ProbeStore) -> list[str]:
     """Differences between two stores' answers (meta ignored)."""
     def table(store: ProbeStore) -> dict[tuple[str, str, str], str]:
-        return {(e.command, e.arguments, str(e.accel)): repr((e.result, e.error))
-                for e in store.entries}
+        out = {(e.command, e.arguments, str(e.accel)): repr((e.result, e.error))
+               for e in store.entries}
+        for cpu in store.cpus:
+            rows = {k: v for k, v in cpu.items() if k != "recorded-with"}
+            out[("cpu", str(cpu["model"]), str(cpu["accel"]))] = json.dumps(rows)
+        return out
     a, b = table(old), table(new)
     out = [f"only in the shipped store: {k}" for k in a.keys() - b.keys()]
     out += [f"only in the new recording: {k}" for k in b.keys() - a.keys()]
@@ -203,7 +343,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(the prefix must still hold the wrappers' argv.log files)")
     parser.add_argument("--check", action="store_true",
                         help="compare with the shipped store instead of writing anything")
+    parser.add_argument("--cpus-only", action="store_true",
+                        help="re-record only the CPU tables (no libvirt, no root needed)")
+    parser.add_argument("--cpu-model", action="append", dest="cpu_models", metavar="MODEL",
+                        help="a CPU model to record (repeatable; default qemu64)")
     args = parser.parse_args(argv)
+    kvm_usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
+    accels = [Accel.TCG, Accel.KVM] if kvm_usable else [Accel.TCG]
+    models = args.cpu_models or ["qemu64"]
+
+    if args.cpus_only:
+        current = load(args.store)
+        if not kvm_usable:
+            print("/dev/kvm is not usable: the KVM CPU tables are kept as they are")
+        fresh = record_cpu_tables(args.emulator, models, accels)
+        kept = [t for t in current.cpus
+                if (t["model"], t["accel"]) not in {(f["model"], f["accel"]) for f in fresh}]
+        return _finish(args, current, ProbeStore(current.meta, current.entries, (*fresh, *kept)))
 
     prefix: Path = args.prefix
     wrappers = {"kvm": str(prefix / "wrap/kvm/qemu-system-x86_64"),
@@ -231,17 +387,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kvm-host-cpu": _host_cpu(),
     }
     store = build_store([named["kvm"], named["kvm-tcg"], named["nokvm"]], meta)
-    print(describe(store))
-    if args.check:
-        differences = compare(load(args.store), store)
-        for line in differences:
-            print(line)
-        print("no drift" if not differences else f"{len(differences)} differences")
-        return 1 if differences else 0
-
-    args.store.parent.mkdir(parents=True, exist_ok=True)
-    args.store.write_bytes(dump(store))
-    print(f"wrote {args.store} ({args.store.stat().st_size} bytes)")
+    shipped = load(args.store) if args.store.exists() else None
+    if args.from_log is not None:
+        cpus = shipped.cpus if shipped is not None else ()
+    else:
+        cpus = tuple(record_cpu_tables(args.emulator, models, accels))
+    store = ProbeStore(store.meta, store.entries, cpus)
+    code = _finish(args, shipped, store)
+    if code or args.check:
+        return code
     if str(args.transcripts):
         args.transcripts.mkdir(parents=True, exist_ok=True)
         descriptions = {
@@ -260,6 +414,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.write_text(to_transcript(conv, args=_strip_runner_options(run),
                                           headers=headers))
             print(f"wrote {path}")
+    return 0
+
+
+def _finish(args: argparse.Namespace, shipped: ProbeStore | None, store: ProbeStore) -> int:
+    """Compare with the shipped store (``--check``) or write the new one."""
+    print(describe(store))
+    if args.check:
+        differences = compare(shipped, store) if shipped is not None else ["no shipped store"]
+        for line in differences:
+            print(line)
+        print("no drift" if not differences else f"{len(differences)} differences")
+        return 1 if differences else 0
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    args.store.write_bytes(dump(store))
+    print(f"wrote {args.store} ({args.store.stat().st_size} bytes)")
     return 0
 
 

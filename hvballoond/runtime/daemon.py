@@ -21,6 +21,7 @@ from hvballoond.dispatch.catalog import Catalog
 from hvballoond.dispatch.context import VmIdentity
 from hvballoond.dispatch.dispatcher import Dispatcher
 from hvballoond.machine.config import MachineKind
+from hvballoond.machine.cpu import add_boot_cpus
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.startup import StartupOption, create_machine
 from hvballoond.probe.store import default_store
@@ -88,6 +89,8 @@ async def serve(
         )
     except MachineError as err:
         raise StartupFailure(err.message, err.hint) from None
+    # The CPU objects managers read; -cpu is not modelled: always QEMU's default qemu64.
+    add_boot_cpus(machine, default_store().cpu_table("qemu64", machine.config.accel.value))
     dispatcher = Dispatcher(
         machine=machine,
         vm=settings.identity,

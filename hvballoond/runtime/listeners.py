@@ -51,6 +51,7 @@ class Listeners:
             return QmpConnection(monitor)
 
         prefix = endpoint.option
+        monitor.endpoint = endpoint  # query-chardev shows its address
         if endpoint.kind is EndpointKind.UNIX and not endpoint.server:
             assert endpoint.path is not None
             try:

@@ -42,6 +42,10 @@ class _MonitorControl:
     def monitor_chardevs(self) -> list[str]:
         return [monitor.name for monitor in self._vm.monitors]
 
+    def chardev_infos(self) -> list[tuple[str, str, bool]]:
+        # The monitor is the chardev's frontend and always has it open.
+        return [(monitor.name, monitor.chardev_filename(), True) for monitor in self._vm.monitors]
+
     def yank_chardev(self, chardev_id: str) -> None:
         for monitor in self._vm.monitors:
             if monitor.name == chardev_id and monitor.active is not None:

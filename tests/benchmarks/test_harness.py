@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.harness import run_order
 from benchmarks.model import HVBALLOOND, QEMU, Better, Metric, Sample, Scale
+from benchmarks.profile import parse_collapsed, short_frame
 from benchmarks.report import format_value, markdown_table
 from benchmarks.results import Results
 from benchmarks.servers import ServerKind
@@ -93,3 +94,20 @@ def test_fragmented_batches_return_every_other_block_top_down() -> None:
     assert [starts for starts, _ in evens] == [[20, 16, 12, 8]]
     assert [starts for starts, _ in odds] == [[22, 18, 14, 10]]
     assert all(counts == [2] * len(starts) for starts, counts in evens + odds)
+
+
+def test_collapsed_stacks_are_aggregated_by_self_and_total_time() -> None:
+    lines = [
+        "<module> (/x/bin/hvballoond);run (/x/lib/python3.11/asyncio/runners.py) 5",
+        "<module> (/x/bin/hvballoond);run (/x/lib/python3.11/asyncio/runners.py);"
+        "_flush (/x/site-packages/hvballoond/runtime/connection.py) 3",
+        " 7",  # no Python frame: interpreter start-up or shutdown, left out
+    ]
+    profile = parse_collapsed(lines)
+    assert profile.total == 8
+    assert profile.self_samples["hvballoond/runtime/connection.py:_flush"] == 3
+    assert profile.inclusive["asyncio/runners.py:run"] == 8
+    assert profile.by_file["asyncio/runners.py"] == 5
+    assert short_frame("meth (/a/b/site-packages/structlog/_native.py)") == (
+        "structlog/_native.py:meth"
+    )

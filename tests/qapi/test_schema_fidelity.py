@@ -145,6 +145,8 @@ def test_schema_holds_the_required_commands_and_events() -> None:
         "query-acpi-ospm-status", "query-machines", "query-hotpluggable-cpus",
         "query-cpus-fast", "balloon", "query-balloon", "query-hv-balloon-status-report",
         "hv-balloon-add-memory", "x-hvb-advance-clock",
+        "query-migrate-capabilities", "migrate-set-capabilities", "query-chardev",
+        "query-iothreads", "query-jobs", "query-block", "query-named-block-nodes",
     }  # fmt: skip
     assert {e.name for e in schema.events} == {
         "SHUTDOWN", "RESET", "STOP", "RESUME", "POWERDOWN", "DEVICE_DELETED",
@@ -157,4 +159,7 @@ def test_schema_holds_the_required_commands_and_events() -> None:
         "memory-backend-file",
         "memory-backend-memfd",
         "memory-backend-ram",
+        "memory-backend-shm",
+        "rng-random",
+        "secret",
     )

@@ -1,7 +1,8 @@
 """The CPU queries managers send at start-up (libvirt: query-cpus-fast, query-hotpluggable-cpus).
 
 hvballoond emulates no CPU; it reports the -smp CPUs as QEMU 10.0.2's x86 machines do: one core
-per CPU on socket 0, ``node-id`` only when NUMA nodes are configured, the boot CPU at
+per CPU on socket 0, ``node-id`` only when the machine has NUMA nodes (the implicit one of a
+machine with memory hot-plug included), the boot CPU at
 /machine/unattached/device[0] and the others after the on-board device QEMU creates in between.
 """
 
@@ -24,7 +25,8 @@ def _cpu_path(index: int) -> str:
 
 def _props(ctx: CommandContext, index: int) -> JSONObject:
     props: JSONObject = {}
-    if ctx.machine.config.numa_nodes:
+    # numa_node_count includes the node QEMU adds for memory hot-plug (slots/maxmem, no -numa).
+    if ctx.machine.config.numa_node_count:
         props["node-id"] = 0
     props["socket-id"] = 0
     props["core-id"] = index

@@ -17,6 +17,7 @@ from hvballoond.machine.devices.virtio_pmem import VirtioPmemPci
 from hvballoond.machine.devices.virtio_rng import VirtioRngPci
 from hvballoond.machine.qdev import Device
 from hvballoond.machine.rng import RNG_RANDOM
+from hvballoond.machine.secret import SECRET
 
 __all__ = [
     "DEVICE_TYPES",
@@ -41,4 +42,4 @@ DEVICE_TYPES: tuple[type[Device], ...] = (
     VirtioRngPci,
 )
 
-OBJECT_TYPES: tuple[UserObjectType, ...] = (RNG_RANDOM,)
+OBJECT_TYPES: tuple[UserObjectType, ...] = (RNG_RANDOM, SECRET)
