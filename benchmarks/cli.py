@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
 import shlex
 import sys
 import time
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Harness
-from benchmarks.machine_info import collect, load_average
-from benchmarks.model import Metric, Scale
+from benchmarks.machine_info import MachineInfo, collect, load_average
+from benchmarks.model import QEMU, Metric, Sample, Scale
 from benchmarks.report import RunInfo, performance_doc, result_markdown
-from benchmarks.results import ResultLog, Results
+from benchmarks.results import MetricSummary, ResultLog, Results, RunError
 from benchmarks.servers import ServerKind, benchmark_environment, find_hvballoond, find_qemu
-from benchmarks.targets import evaluate, targets_for
-from benchmarks.workloads import ALL, by_name
+from benchmarks.targets import Verdict, evaluate, targets_for
+from benchmarks.workloads import ALL, Workload, by_name
 
 __all__ = ["main"]
 
@@ -52,15 +54,38 @@ def _parser() -> argparse.ArgumentParser:
         "--loop", choices=("uvloop", "asyncio"), default="uvloop",
         help="the client's event loop (uvloop when installed: the cheaper client)",
     )
+    parser.add_argument(
+        "--render", type=Path, metavar="RESULTS.jsonl",
+        help="measure nothing: rebuild the Markdown summary (and page) of a saved run",
+    )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     return parser
+
+
+@dataclass(slots=True)
+class _Run:
+    """One run's measurements and what the reports say about it."""
+
+    info: RunInfo
+    scale: Scale
+    workloads: list[Workload]
+    results: Results
+    complete: bool
+    with_qemu: bool
+
+    def metrics(self) -> list[tuple[str, Metric]]:
+        return [(w.name, metric) for w in self.workloads for metric in w.metrics(self.scale)]
+
+    def judge(self) -> tuple[dict[str, MetricSummary], list[Verdict]]:
+        summaries = self.results.summarize(self.metrics())
+        return summaries, evaluate(targets_for(self.scale), summaries)
 
 
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _run(coro: Coroutine[Any, Any, None], loop: str) -> None:
+def _run_loop(coro: Coroutine[Any, Any, None], loop: str) -> None:
     if loop == "uvloop":
         try:
             import uvloop
@@ -72,37 +97,48 @@ def _run(coro: Coroutine[Any, Any, None], loop: str) -> None:
     asyncio.run(coro)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmarks; returns the exit status (1 if a run failed)."""
-    args = _parser().parse_args(argv)
-    if args.list:
-        for workload in ALL:
-            print(f"{workload.name:<14} {workload.title}")
-        return 0
-    scale = Scale.named(args.scale or ("quick" if args.quick else "full"))
-    try:
-        workloads = by_name(_names(args.only)) if args.only else list(ALL)
-        skipped = set(_names(args.skip))
-        by_name(sorted(skipped))  # reject unknown names
-    except KeyError as err:
-        print(f"unknown workload(s): {err.args[0]}", file=sys.stderr)
-        return 2
-    workloads = [workload for workload in workloads if workload.name not in skipped]
-    complete = len(workloads) == len(ALL)
+def _run_info(
+    machine: MachineInfo,
+    *,
+    date: str,
+    mode: str,
+    command: str,
+    load_start: tuple[float, float, float],
+    load_end: tuple[float, float, float],
+    duration_s: float,
+) -> RunInfo:
+    return RunInfo(
+        date=date,
+        mode=mode,
+        machine=machine.one_line(),
+        cpu=machine.cpu_model,
+        logical_cpus=machine.logical_cpus,
+        memory_gib=machine.memory_gib,
+        kernel=machine.kernel,
+        python=machine.python,
+        hvballoond=machine.hvballoond,
+        qemu=machine.qemu,
+        load_start=load_start,
+        load_end=load_end,
+        duration_s=duration_s,
+        command=command,
+    )
 
+
+def _measure(
+    args: argparse.Namespace, workloads: list[Workload], scale: Scale, command: str
+) -> tuple[_Run, Path]:
+    """Run the workloads, logging results as they come; the run and its JSON-lines file."""
     qemu = None if args.no_qemu else find_qemu()
     servers: list[ServerKind] = [kind for kind in (qemu, find_hvballoond()) if kind is not None]
     if qemu is None and not args.no_qemu:
         print("qemu-system-x86_64 not found: measuring hvballoond only", file=sys.stderr)
     machine = collect(qemu.argv[0] if qemu else None)
-
+    complete = len(workloads) == len(ALL)
     date = datetime.date.today().isoformat()
-    stem = f"{date}-{scale.name}" + ("" if complete else "-partial") + (
-        f"-{args.tag}" if args.tag else ""
-    )
+    stem = f"{date}-{scale.name}" + ("" if complete else "-partial")
+    stem += f"-{args.tag}" if args.tag else ""
     log = ResultLog(args.out / f"{stem}.jsonl")
-    given = list(argv) if argv is not None else sys.argv[1:]
-    command = shlex.join(["python", "-m", "benchmarks", *given])
     load_start = load_average()
     log.write(
         {
@@ -117,7 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     )
     print(f"{machine.one_line()}\nload average {load_start}; results → {log.path}")
-
     results = Results()
     harness = Harness(
         scale=scale,
@@ -130,15 +165,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.monotonic()
     try:
-        _run(harness.run(workloads), args.loop)
+        _run_loop(harness.run(workloads), args.loop)
     finally:
         duration = time.monotonic() - started
         load_end = load_average()
-        metrics: list[tuple[str, Metric]] = [
-            (workload.name, metric) for workload in workloads for metric in workload.metrics(scale)
-        ]
-        summaries = results.summarize(metrics)
-        verdicts = evaluate(targets_for(scale), summaries)
+        run = _Run(
+            _run_info(
+                machine, date=date, mode=scale.name, command=command, load_start=load_start,
+                load_end=load_end, duration_s=duration,
+            ),
+            scale, workloads, results, complete, qemu is not None,
+        )  # fmt: skip
+        summaries, verdicts = run.judge()
         for summary in summaries.values():
             log.write(summary.as_json())
         for verdict in verdicts:
@@ -154,38 +192,92 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         log.write({"type": "end", "duration_s": duration, "load_average": list(load_end)})
         log.close()
+    return run, log.path
 
-    info = RunInfo(
-        date=date,
-        mode=scale.name,
-        machine=machine.one_line(),
-        cpu=machine.cpu_model,
-        logical_cpus=machine.logical_cpus,
-        memory_gib=machine.memory_gib,
-        kernel=machine.kernel,
-        python=machine.python,
-        hvballoond=machine.hvballoond,
-        qemu=machine.qemu,
-        load_start=load_start,
-        load_end=load_end,
-        duration_s=duration,
-        command=command,
+
+def _triple(values: list[float]) -> tuple[float, float, float]:
+    return (values[0], values[1], values[2])
+
+
+def _load(path: Path) -> _Run:
+    """A run back from its JSON-lines file."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    head = next(record for record in records if record["type"] == "run")
+    end: dict[str, Any] = next((record for record in records if record["type"] == "end"), {})
+    results = Results()
+    for record in records:
+        if record["type"] == "sample":
+            results.samples.append(
+                Sample(record["workload"], record["metric"], record["server"], record["pair"],
+                       record["value"])
+            )
+        elif record["type"] == "error":
+            results.errors.append(
+                RunError(record["workload"], record["server"], record["pair"], record["message"])
+            )
+    machine = MachineInfo(**head["machine"])
+    scale = Scale.named(head["mode"])
+    workloads = by_name(head["workloads"])
+    load_start = head["load_average"]
+    info = _run_info(
+        machine,
+        date=head["date"],
+        mode=head["mode"],
+        command=head["command"],
+        load_start=_triple(load_start),
+        load_end=_triple(end.get("load_average", load_start)),
+        duration_s=end.get("duration_s", 0.0),
     )
-    titles = {workload.name: workload.title for workload in workloads}
-    markdown = result_markdown(info, titles, metrics, summaries, verdicts, results.errors)
-    summary_path = args.out / f"{stem}.md"
+    with_qemu = any(server["name"] == QEMU for server in head["servers"])
+    return _Run(info, scale, workloads, results, len(workloads) == len(ALL), with_qemu)
+
+
+def _report(run: _Run, summary_path: Path, doc: Path | None) -> None:
+    """Write the Markdown summary (and the performance page) and print the summary."""
+    summaries, verdicts = run.judge()
+    titles = {workload.name: workload.title for workload in run.workloads}
+    metrics = run.metrics()
+    errors = run.results.errors
+    markdown = result_markdown(run.info, titles, metrics, summaries, verdicts, errors)
     summary_path.write_text(markdown, encoding="utf-8")
     print()
     print(markdown)
-    print(f"results: {log.path}\nsummary: {summary_path}")
-
-    doc = args.docs
-    if doc is None and complete and scale.name == "full" and qemu is not None:
-        doc = DEFAULT_DOC
-    if doc is not None and not args.no_docs:
+    print(f"summary: {summary_path}")
+    if doc is not None:
         doc.write_text(
-            performance_doc(info, titles, metrics, summaries, verdicts, results.errors),
+            performance_doc(run.info, titles, metrics, summaries, verdicts, errors),
             encoding="utf-8",
         )
         print(f"performance page: {doc}")
-    return 1 if results.errors else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks (or re-render a saved run); returns the exit status (1 if a run
+    failed, 2 for a usage error)."""
+    args = _parser().parse_args(argv)
+    if args.list:
+        for workload in ALL:
+            print(f"{workload.name:<14} {workload.title}")
+        return 0
+    if args.render is not None:
+        run = _load(args.render)
+        results_path = args.render
+    else:
+        scale = Scale.named(args.scale or ("quick" if args.quick else "full"))
+        try:
+            workloads = by_name(_names(args.only)) if args.only else list(ALL)
+            skipped = set(_names(args.skip))
+            by_name(sorted(skipped))  # reject unknown names
+        except KeyError as err:
+            print(f"unknown workload(s): {err.args[0]}", file=sys.stderr)
+            return 2
+        workloads = [workload for workload in workloads if workload.name not in skipped]
+        given = list(argv) if argv is not None else sys.argv[1:]
+        command = shlex.join(["python", "-m", "benchmarks", *given])
+        run, results_path = _measure(args, workloads, scale, command)
+        print(f"results: {results_path}")
+    doc = args.docs
+    if doc is None and run.complete and run.scale.name == "full" and run.with_qemu:
+        doc = DEFAULT_DOC
+    _report(run, results_path.with_suffix(".md"), None if args.no_docs else doc)
+    return 1 if run.results.errors else 0

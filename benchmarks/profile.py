@@ -82,6 +82,8 @@ class Profile:
     self_samples: Counter[str]
     inclusive: Counter[str]
     by_file: Counter[str]
+    # As ``inclusive``, counting only samples outside uvloop's C core.
+    inclusive_work: Counter[str]
 
     @property
     def python_work(self) -> int:
@@ -100,6 +102,7 @@ def parse_collapsed(lines: Sequence[str]) -> Profile:
     """Aggregate py-spy's raw (collapsed-stack) output."""
     self_samples: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    inclusive_work: Counter[str] = Counter()
     by_file: Counter[str] = Counter()
     total = 0
     for line in lines:
@@ -117,7 +120,9 @@ def parse_collapsed(lines: Sequence[str]) -> Profile:
         by_file[leaf.rsplit(":", 1)[0]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    return Profile(total, self_samples, inclusive, by_file)
+            if leaf != EVENT_LOOP_FRAME:
+                inclusive_work[frame] += count
+    return Profile(total, self_samples, inclusive, by_file, inclusive_work)
 
 
 def render(profile: Profile, title: str, limit: int) -> str:
@@ -131,10 +136,10 @@ def render(profile: Profile, title: str, limit: int) -> str:
         " column is the share of those.",
         "",
     ]
-    for heading, counter in (
-        ("Self time (function running)", profile.self_samples),
-        ("Total time (function on the stack)", profile.inclusive),
-        ("Self time by file", profile.by_file),
+    for heading, counter, work_counter in (
+        ("Self time (function running)", profile.self_samples, profile.self_samples),
+        ("Total time (function on the stack)", profile.inclusive, profile.inclusive_work),
+        ("Self time by file", profile.by_file, profile.by_file),
     ):
         out += [
             f"### {heading}",
@@ -143,7 +148,9 @@ def render(profile: Profile, title: str, limit: int) -> str:
             "|---:|---:|---|---:|",
         ]
         for name, count, share in profile.top(counter, limit):
-            of_work = f"{100.0 * count / work:.1f}" if work and name != EVENT_LOOP_FRAME else ""
+            of_work = ""
+            if work and name != EVENT_LOOP_FRAME and name.rsplit(":", 1)[0] != "asyncio/runners.py":
+                of_work = f"{100.0 * work_counter[name] / work:.1f}"
             out.append(f"| {share:.1f} | {count:,} | `{name}` | {of_work} |")
         out.append("")
     return "\n".join(out)

@@ -258,9 +258,25 @@ one {info.mode} run on the machine described here. Re-run it to refresh the page
 - hv-balloon page ranges, the memory-device manager and argument validation are measured
   in-process on hvballoond's own modules: QEMU cannot run hv-balloon on this machine, and
   the other two have no QEMU counterpart to time separately.
+- "Server CPU time" rows read the server's own CPU use (all threads,
+  `/proc/PID/task/*/schedstat`) around the measured requests. Unlike wall time they hardly
+  depend on how busy the machine is: they show what a request costs each server.
 - hvballoond runs in its production configuration: test-only switches such as
   `HVB_SCHEMA_CHECK` are removed from its environment. Its log goes to a file, as QEMU's
   stderr does.
+- The machine is shared: the load average above says how busy it was. Wall-time ratios of
+  short requests move with it (see the pair-by-pair list); CPU-time ratios much less.
+
+## Reproducing
+
+- `make bench`: this page (about a quarter of an hour here, most of it QEMU creating 4,096
+  backends); `make bench-quick`: small sizes, under a minute, no page. Results land in
+  `benchmarks/results/` (`DATE-MODE.jsonl`, one record per sample, and `DATE-MODE.md`).
+- `python -m benchmarks --only rtt,pipelined --pairs 3` runs a subset;
+  `python -m benchmarks --render benchmarks/results/DATE-full.jsonl` rebuilds the tables
+  (and, with `--docs docs/performance.md`, this page) from a saved run.
+- `python -m benchmarks.profile WORKLOAD` shows where hvballoond's time goes during a
+  workload (py-spy sampling; `--profiler cprofile` for exact call counts).
 
 ## Results
 

@@ -30,8 +30,9 @@ What it does:
    then every property of ``/machine/unattached/device[0]`` is read with ``qom-get`` and
    written back with ``qom-set`` (the outcome tells which ones can be changed), and once more
    with ``-smp 2`` to find the values that depend on there being several CPUs
-   (hvballoond.probe.cpus). ``--cpus-only`` does only this step and keeps the store's
-   probe answers; ``--from-log`` keeps the store's CPU tables.
+   (hvballoond.probe.cpus), and writes them (``--cpus``, default
+   hvballoond/probe/data/qemu-10.0.2-x86_64-cpus.json.gz). ``--cpus-only`` does only this
+   step; ``--from-log`` skips it. A model or accelerator not recorded again is kept.
 5. Stops everything it started.
 
 Needs root (libvirtd in system mode), libvirt 11.3 (tests/interop/libvirt/install.sh), the
@@ -59,7 +60,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from hvballoond.probe.build import build_store, to_transcript  # noqa: E402
-from hvballoond.probe.cpus import PropertyRecord, build_cpu_table  # noqa: E402
+from hvballoond.probe.cpus import (  # noqa: E402
+    CPU_DATA_FILE,
+    CpuTables,
+    PropertyRecord,
+    build_cpu_table,
+    dump_cpu_tables,
+    load_cpu_tables,
+)
 from hvballoond.probe.libvirt_log import Conversation, conversations  # noqa: E402
 from hvballoond.probe.store import DATA_FILE, Accel, ProbeStore, dump, load  # noqa: E402
 from hvballoond.wire.values import JSONObject, JSONValue  # noqa: E402
@@ -67,6 +75,7 @@ from hvballoond.wire.values import JSONObject, JSONValue  # noqa: E402
 ENV_SCRIPT = REPO / "tests/interop/libvirt/libvirt-env.sh"
 INSTALL_SCRIPT = REPO / "tests/interop/libvirt/install.sh"
 DEFAULT_STORE = REPO / "hvballoond/probe/data" / DATA_FILE
+DEFAULT_CPUS = REPO / "hvballoond/probe/data" / CPU_DATA_FILE
 DEFAULT_TRANSCRIPTS = REPO / "tests/interop/libvirt/recorded"
 
 # The wrappers: log the command line libvirt runs (one shell-quoted line per run), then exec
@@ -308,24 +317,63 @@ def describe(store: ProbeStore) -> str:
     for entry in store.entries:
         counts[entry.command] = counts.get(entry.command, 0) + 1
     listed = ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counts.items())
-    cpus = ", ".join(f"{t['model']}/{t['accel']}" for t in store.cpus)
-    return f"{len(store.entries)} answers: {listed}; CPU tables: {cpus or 'none'}"
+    return f"{len(store.entries)} answers: {listed}"
 
 
 def compare(old: ProbeStore, new: ProbeStore) -> list[str]:
     """Differences between two stores' answers (meta ignored)."""
     def table(store: ProbeStore) -> dict[tuple[str, str, str], str]:
-        out = {(e.command, e.arguments, str(e.accel)): repr((e.result, e.error))
-               for e in store.entries}
-        for cpu in store.cpus:
-            rows = {k: v for k, v in cpu.items() if k != "recorded-with"}
-            out[("cpu", str(cpu["model"]), str(cpu["accel"]))] = json.dumps(rows)
-        return out
+        return {(e.command, e.arguments, str(e.accel)): repr((e.result, e.error))
+                for e in store.entries}
     a, b = table(old), table(new)
     out = [f"only in the shipped store: {k}" for k in a.keys() - b.keys()]
     out += [f"only in the new recording: {k}" for k in b.keys() - a.keys()]
     out += [f"different answer: {k}" for k in a.keys() & b.keys() if a[k] != b[k]]
     return sorted(out)
+
+
+def compare_cpus(old: CpuTables, new: CpuTables) -> list[str]:
+    """Differences between two sets of CPU tables (member order included; meta ignored)."""
+    def table(tables: CpuTables) -> dict[tuple[str, str], str]:
+        return {(str(t["model"]), str(t["accel"])): json.dumps(t) for t in tables.tables}
+    a, b = table(old), table(new)
+    out = [f"CPU table only in the shipped file: {k}" for k in a.keys() - b.keys()]
+    out += [f"CPU table only in the new recording: {k}" for k in b.keys() - a.keys()]
+    out += [f"different CPU table: {k}" for k in a.keys() & b.keys() if a[k] != b[k]]
+    return sorted(out)
+
+
+def _report(differences: list[str]) -> int:
+    for line in differences:
+        print(line)
+    print("no drift" if not differences else f"{len(differences)} differences")
+    return 1 if differences else 0
+
+
+def cpu_step(args: argparse.Namespace, models: Sequence[str]) -> int:
+    """Record the CPU tables; compare them (``--check``) or write them."""
+    accels = [Accel.TCG]
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        accels.append(Accel.KVM)
+    else:
+        print("/dev/kvm is not usable: the KVM CPU tables are not recorded again")
+    fresh = record_cpu_tables(args.emulator, models, accels)
+    shipped = load_cpu_tables(args.cpus) if args.cpus.exists() else None
+    keys = {(t["model"], t["accel"]) for t in fresh}
+    kept = [t for t in shipped.tables if (t["model"], t["accel"]) not in keys] if shipped else []
+    meta: dict[str, JSONValue] = {
+        "qemu": _version([args.emulator, "--version"]),
+        "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "recorded-by": "tools/record-libvirt-probe.py",
+        "kvm-host-cpu": _host_cpu(),
+    }
+    tables = CpuTables(meta, (*fresh, *kept))
+    if args.check:
+        return _report(compare_cpus(shipped, tables) if shipped else ["no shipped CPU tables"])
+    args.cpus.parent.mkdir(parents=True, exist_ok=True)
+    args.cpus.write_bytes(dump_cpu_tables(tables))
+    print(f"wrote {args.cpus} ({args.cpus.stat().st_size} bytes)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -336,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prefix", type=Path, default=Path("/tmp/hvb-libvirt-probe"),
                         help="private libvirt state (wiped first)")
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    parser.add_argument("--cpus", type=Path, default=DEFAULT_CPUS, help="the CPU tables file")
     parser.add_argument("--transcripts", type=Path, default=DEFAULT_TRANSCRIPTS,
                         help="where probe-*.qmp go ('' for nowhere)")
     parser.add_argument("--from-log", type=Path, metavar="LOG",
@@ -348,18 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu-model", action="append", dest="cpu_models", metavar="MODEL",
                         help="a CPU model to record (repeatable; default qemu64)")
     args = parser.parse_args(argv)
-    kvm_usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
-    accels = [Accel.TCG, Accel.KVM] if kvm_usable else [Accel.TCG]
     models = args.cpu_models or ["qemu64"]
-
     if args.cpus_only:
-        current = load(args.store)
-        if not kvm_usable:
-            print("/dev/kvm is not usable: the KVM CPU tables are kept as they are")
-        fresh = record_cpu_tables(args.emulator, models, accels)
-        kept = [t for t in current.cpus
-                if (t["model"], t["accel"]) not in {(f["model"], f["accel"]) for f in fresh}]
-        return _finish(args, current, ProbeStore(current.meta, current.entries, (*fresh, *kept)))
+        return cpu_step(args, models)
 
     prefix: Path = args.prefix
     wrappers = {"kvm": str(prefix / "wrap/kvm/qemu-system-x86_64"),
@@ -387,15 +427,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kvm-host-cpu": _host_cpu(),
     }
     store = build_store([named["kvm"], named["kvm-tcg"], named["nokvm"]], meta)
-    shipped = load(args.store) if args.store.exists() else None
-    if args.from_log is not None:
-        cpus = shipped.cpus if shipped is not None else ()
-    else:
-        cpus = tuple(record_cpu_tables(args.emulator, models, accels))
-    store = ProbeStore(store.meta, store.entries, cpus)
-    code = _finish(args, shipped, store)
-    if code or args.check:
-        return code
+    print(describe(store))
+    cpus_code = 0 if args.from_log is not None else cpu_step(args, models)
+    if args.check:
+        return _report(compare(load(args.store), store)) or cpus_code
+
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    args.store.write_bytes(dump(store))
+    print(f"wrote {args.store} ({args.store.stat().st_size} bytes)")
     if str(args.transcripts):
         args.transcripts.mkdir(parents=True, exist_ok=True)
         descriptions = {
@@ -414,22 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.write_text(to_transcript(conv, args=_strip_runner_options(run),
                                           headers=headers))
             print(f"wrote {path}")
-    return 0
-
-
-def _finish(args: argparse.Namespace, shipped: ProbeStore | None, store: ProbeStore) -> int:
-    """Compare with the shipped store (``--check``) or write the new one."""
-    print(describe(store))
-    if args.check:
-        differences = compare(shipped, store) if shipped is not None else ["no shipped store"]
-        for line in differences:
-            print(line)
-        print("no drift" if not differences else f"{len(differences)} differences")
-        return 1 if differences else 0
-    args.store.parent.mkdir(parents=True, exist_ok=True)
-    args.store.write_bytes(dump(store))
-    print(f"wrote {args.store} ({args.store.stat().st_size} bytes)")
-    return 0
+    return cpus_code
 
 
 if __name__ == "__main__":

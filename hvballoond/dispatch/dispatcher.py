@@ -20,8 +20,8 @@ from hvballoond.dispatch.registry import Handler
 from hvballoond.dispatch.schema_check import OutgoingChecker
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
-from hvballoond.qmp.errors import QmpError
 from hvballoond.probe.store import Accel, ProbeStore
+from hvballoond.qmp.errors import QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
 
 if TYPE_CHECKING:

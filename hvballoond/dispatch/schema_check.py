@@ -1,10 +1,12 @@
 """Outgoing replies and events checked against the schema.
 
 Under test (``HVB_SCHEMA_CHECK=strict``, set by the test suite) every command return and event
-is checked: a mismatching return becomes an error reply (so the test comparing replies fails
-with the problem), a mismatching event raises (failing the in-process test that caused it). In production a mismatch is our bug, never the client's: it
-is logged, and to keep the hot path cheap each command and event is checked only the first few
-times it is sent.
+is checked, with the generated pydantic models too: a mismatching return becomes an error
+reply (so the test comparing replies fails with the problem), a mismatching event raises
+(failing the in-process test that caused it). In production a mismatch is our bug, never the
+client's: it is logged, and to keep start-up and the hot path cheap the check skips pydantic
+(a structural check against the schema tables) and runs only the first few times each command
+and event is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections import Counter
 
 import structlog
 
-from hvballoond.qapi import runtime as qapi_runtime
+from hvballoond.qapi import validation
+from hvballoond.qapi.generated.specs import COMMANDS, EVENTS
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__ = ["OutgoingChecker"]
@@ -46,8 +49,14 @@ class OutgoingChecker:
         if not self._due(command):
             return None
         try:
-            qapi_runtime.check_return(command, value)
-        except qapi_runtime.SchemaViolation as err:
+            if self.strict:
+                from hvballoond.qapi import runtime  # pydantic: only under test
+
+                runtime.check_return(command, value)
+            else:
+                spec = COMMANDS[command]
+                validation.check_value(spec.ret_type, value, what=f"return of {command}")
+        except validation.SchemaViolation as err:
             if self.strict:
                 return str(err)
             log.error("qmp.return.schema_mismatch", command=command, problem=str(err))
@@ -57,8 +66,15 @@ class OutgoingChecker:
         if not self._due(f"event:{name}"):
             return
         try:
-            qapi_runtime.check_event(name, data)
-        except qapi_runtime.SchemaViolation as err:
+            if self.strict:
+                from hvballoond.qapi import runtime  # pydantic: only under test
+
+                runtime.check_event(name, data)
+            else:
+                validation.check_value(
+                    EVENTS[name].arg_type, {} if data is None else data, what=f"event {name}"
+                )
+        except validation.SchemaViolation as err:
             if self.strict:
                 raise
             log.error("qmp.event.schema_mismatch", event_name=name, problem=str(err))

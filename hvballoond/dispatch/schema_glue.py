@@ -5,8 +5,8 @@ from __future__ import annotations
 from hvballoond.dispatch import handlers as handler_modules
 from hvballoond.dispatch import hmp as hmp_modules
 from hvballoond.dispatch.registry import HANDLERS, Handler
-from hvballoond.qapi import runtime as qapi_runtime
-from hvballoond.qapi.generated.commands import COMMANDS
+from hvballoond.qapi import validation as qapi_validation  # pydantic-free: lean start-up
+from hvballoond.qapi.generated.specs import COMMANDS
 from hvballoond.qmp.errors import QmpError
 from hvballoond.wire.values import JSONObject
 
@@ -41,8 +41,8 @@ def oob_commands() -> list[str]:
 
 def validate_arguments(command: str, arguments: JSONObject) -> JSONObject:
     try:
-        return qapi_runtime.validate_arguments(command, arguments)
-    except qapi_runtime.ArgumentError as err:
+        return qapi_validation.validate_arguments(command, arguments)
+    except qapi_validation.ArgumentError as err:
         raise QmpError(err.desc) from None
 
 
@@ -55,9 +55,9 @@ def object_validator(options: JSONObject | dict[str, str], *, keyval: bool) -> J
     try:
         if keyval:
             strings = {key: str(value) for key, value in options.items()}
-            return qapi_runtime.validate_keyval("ObjectOptions", strings)
-        validated = qapi_runtime.validate_value("ObjectOptions", dict(options))
+            return qapi_validation.validate_keyval("ObjectOptions", strings)
+        validated = qapi_validation.validate_value("ObjectOptions", dict(options))
         assert isinstance(validated, dict)
         return validated
-    except qapi_runtime.ArgumentError as err:
+    except qapi_validation.ArgumentError as err:
         raise QmpError(err.desc) from None

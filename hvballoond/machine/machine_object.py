@@ -271,7 +271,7 @@ def _add_machine_child(machine: Machine, mobj: MachineObject, name: str) -> None
     if name == "unattached":
         mobj.add_child(name, qdev.unattached)
         if machine.config.kind is not MachineKind.NONE:
-            sysbus = Bus("main-system-bus", "System", hotpluggable=False, has_hotplug_handler=True)
+            sysbus = Bus("main-system-bus", "System", hotpluggable=False)
             qdev.unattached.add_child("sysbus", sysbus)
             qdev.buses.append(sysbus)
     elif name == "peripheral":
@@ -293,7 +293,7 @@ def _add_machine_child(machine: Machine, mobj: MachineObject, name: str) -> None
             main_bus.attach(bridge)
         if name == "q35":
             # ich9 ACPI reports the root bus as not hotpluggable (hw/acpi/ich9.c).
-            bus = Bus("pcie.0", "PCIE", hotpluggable=False, owner=bridge, has_hotplug_handler=True)
+            bus = Bus("pcie.0", "PCIE", hotpluggable=False, owner=bridge)
         else:
             bus = Bus("pci.0", "PCI", hotpluggable=True, owner=bridge)
         qdev.add_bus(bus, parent=bridge)

@@ -141,6 +141,7 @@ class Bus(HashOrderedObject):
         hotpluggable: whether devices may be hot-(un)plugged here (``qbus_is_hotpluggable``).
         owner: the device that provides the bus (None for the main system bus).
         max_devices: capacity (None: unlimited); a full bus is skipped by type lookup.
+        has_hotplug_handler: list the ``hotplug-handler`` link (QEMU has it on every bus).
         devices: the devices plugged into this bus, in plug order.
     """
 
@@ -152,7 +153,7 @@ class Bus(HashOrderedObject):
         hotpluggable: bool,
         owner: Device | None = None,
         max_devices: int | None = None,
-        has_hotplug_handler: bool | None = None,
+        has_hotplug_handler: bool = True,
     ) -> None:
         super().__init__(bus_type)
         self.name = name
@@ -161,8 +162,8 @@ class Bus(HashOrderedObject):
         self.max_devices = max_devices
         self.devices: list[Device] = []
         self._link_seq = 0
-        # hw/core/bus.c bus_initfn adds the link first, then "realized".
-        if hotpluggable if has_hotplug_handler is None else has_hotplug_handler:
+        # hw/core/bus.c bus_initfn adds the link (on every bus) first, then "realized".
+        if has_hotplug_handler:
             self.add_property(
                 Property("hotplug-handler", "link<hotplug-handler>", link=lambda: None)
             )

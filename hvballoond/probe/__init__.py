@@ -8,6 +8,10 @@ Runtime API (stdlib, :mod:`hvballoond.qmp.errors` and :mod:`hvballoond.wire.valu
     default_store().reply(command, arguments, accel=..., has_handler=...)
     # -> what probe mode answers, misses included (see ProbeStore.reply)
 
+    from hvballoond.probe.cpus import cpu_table
+    cpu_table("qemu64", Accel.TCG)
+    # -> the recorded QOM properties of a CPU model (hvballoond.machine.cpu builds on them)
+
 Recording and building (tools only): :mod:`hvballoond.probe.libvirt_log` and
 :mod:`hvballoond.probe.build`, driven by ``tools/record-libvirt-probe.py``.
 """

@@ -9,10 +9,6 @@ not model them: it answers from this store, recorded from the real QEMU 10.0.2 t
 A few answers depend on the accelerator QEMU runs with (the CPU definitions and expansions, the
 SEV capabilities): the store holds them once per :class:`Accel`, and the rest once for both.
 
-The store also ships the recorded QOM properties of CPU models (one table per model and
-accelerator, :mod:`hvballoond.probe.cpus`): the CPU objects of running machines are built
-from them.
-
 The data file (``data/*.json.gz``) keeps each reply as QEMU printed it; loading turns every
 object's member order into an insertion order from which :mod:`hvballoond.wire.encode` prints
 QEMU's order again (see :func:`insertion_order`). Values returned by :meth:`ProbeStore.lookup`
@@ -161,33 +157,16 @@ class ProbeStore:
     Attributes:
         meta: Where the answers come from (``qemu``, ``libvirt``, ``recorded`` ...).
         entries: Every entry, in recording order.
-        cpus: The CPU tables (:mod:`hvballoond.probe.cpus`), as stored.
     """
 
     meta: Mapping[str, JSONValue]
     entries: tuple[ProbeEntry, ...]
-    cpus: tuple[JSONObject, ...] = ()
     _index: dict[tuple[str, str, Accel | None], JSONValue | QmpError] = field(
         init=False, repr=False, compare=False
     )
     _commands: frozenset[str] = field(init=False, repr=False, compare=False)
-    _cpu_index: dict[tuple[str, Accel], JSONObject] = field(
-        init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
-        from hvballoond.probe.cpus import check_cpu_table, table_key
-
-        cpu_index: dict[tuple[str, Accel], JSONObject] = {}
-        for table in self.cpus:
-            check_cpu_table(table)
-            cpu_key = table_key(table)
-            if cpu_key in cpu_index:
-                raise StoreError(f"two CPU tables for {cpu_key[0]} under {cpu_key[1]}")
-            converted = insertion_order(table)
-            assert isinstance(converted, dict)
-            cpu_index[cpu_key] = converted
-        object.__setattr__(self, "_cpu_index", cpu_index)
         index: dict[tuple[str, str, Accel | None], JSONValue | QmpError] = {}
         for entry in self.entries:
             key = (entry.command, entry.arguments, entry.accel)
@@ -223,18 +202,6 @@ class ProbeStore:
         """The command names the store answers (for some arguments)."""
         return self._commands
 
-    def cpu_table(self, model: str, accel: Accel | str) -> JSONObject | None:
-        """The recorded properties of CPU model ``model`` under ``accel``, or None.
-
-        Values come with their members in insertion order for the encoder (like
-        :meth:`lookup`'s); the table is shared: do not modify it.
-        """
-        try:
-            key = (model, Accel(accel))
-        except ValueError:
-            return None
-        return self._cpu_index.get(key)
-
     def reply(
         self,
         command: str,
@@ -267,11 +234,8 @@ class ProbeStore:
 
     def to_json(self) -> JSONObject:
         """The data-file document."""
-        document: JSONObject = {"format": FORMAT, "meta": dict(self.meta),
-                                "entries": [entry.to_json() for entry in self.entries]}
-        if self.cpus:
-            document["cpus"] = list(self.cpus)
-        return document
+        return {"format": FORMAT, "meta": dict(self.meta),
+                "entries": [entry.to_json() for entry in self.entries]}
 
     @classmethod
     def from_json(cls, document: JSONValue) -> ProbeStore:
@@ -284,13 +248,9 @@ class ProbeStore:
             raise StoreError(f"not a probe store of format {FORMAT}")
         meta = document.get("meta")
         entries = document.get("entries")
-        cpus = document.get("cpus", [])
         if not isinstance(meta, dict) or not isinstance(entries, list):
             raise StoreError("a probe store needs meta and entries")
-        if not isinstance(cpus, list) or not all(isinstance(t, dict) for t in cpus):
-            raise StoreError("a probe store's cpus must be a list of objects")
-        tables = tuple(t for t in cpus if isinstance(t, dict))
-        return cls(meta, tuple(ProbeEntry.from_json(raw) for raw in entries), tables)
+        return cls(meta, tuple(ProbeEntry.from_json(raw) for raw in entries))
 
 
 def load(source: Path | bytes) -> ProbeStore:

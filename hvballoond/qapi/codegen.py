@@ -467,7 +467,7 @@ class _Generator:
                 ("__future__", ()),
                 ("collections.abc", ("Mapping",)),
                 ("typing", ("Final",)),
-                ("hvballoond.qapi.runtime", ("CommandSpec", "EventSpec")),
+                ("hvballoond.qapi.specs", ("CommandSpec", "EventSpec")),
             ],
         )
 
@@ -515,7 +515,7 @@ class _Generator:
             [
                 ("__future__", ()),
                 ("typing", ("Final",)),
-                ("hvballoond.qapi.runtime", ("JSONValue",)),
+                ("hvballoond.wire.values", ("JSONValue",)),
             ],
         )
 

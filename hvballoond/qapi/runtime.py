@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from hvballoond.qapi.keyval import parse_keyval
+from hvballoond.qapi.specs import CommandSpec, EventSpec
 from hvballoond.qapi.validation import (
     ArgumentError,
     SchemaViolation,
@@ -93,40 +93,6 @@ Size = Annotated[int, Field(ge=0, le=2**64 - 1)]
 JsonAny: TypeAlias = object
 
 
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    """A command of the schema.
-
-    ``arg_type`` and ``ret_type`` are QAPI type names (implicit argument types are named
-    ``q_obj_<command>-arg``, arrays ``<element>List``), None when absent. ``gen`` is false
-    for commands whose arguments are checked by hand (``device_add``).
-    """
-
-    name: str
-    arg_type: str | None
-    ret_type: str | None
-    boxed: bool = False
-    allow_oob: bool = False
-    allow_preconfig: bool = False
-    coroutine: bool = False
-    gen: bool = True
-    success_response: bool = True
-    features: tuple[str, ...] = ()
-
-    @property
-    def has_returns(self) -> bool:
-        """Whether the schema declares a return type (else the reply is ``{}``)."""
-        return self.ret_type is not None
-
-
-@dataclass(frozen=True, slots=True)
-class EventSpec:
-    """An event of the schema; ``arg_type`` names the type of its ``data``."""
-
-    name: str
-    arg_type: str | None
-    boxed: bool = False
-    features: tuple[str, ...] = ()
 
 
 @cache

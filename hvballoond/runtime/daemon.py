@@ -24,6 +24,7 @@ from hvballoond.machine.config import MachineKind
 from hvballoond.machine.cpu import add_boot_cpus
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.startup import StartupOption, create_machine
+from hvballoond.probe.cpus import cpu_table
 from hvballoond.probe.store import default_store
 from hvballoond.runtime import systemd
 from hvballoond.runtime.host import DirectoryFileProbe, probe_host
@@ -90,7 +91,7 @@ async def serve(
     except MachineError as err:
         raise StartupFailure(err.message, err.hint) from None
     # The CPU objects managers read; -cpu is not modelled: always QEMU's default qemu64.
-    add_boot_cpus(machine, default_store().cpu_table("qemu64", machine.config.accel.value))
+    add_boot_cpus(machine, cpu_table("qemu64", machine.config.accel.value))
     dispatcher = Dispatcher(
         machine=machine,
         vm=settings.identity,

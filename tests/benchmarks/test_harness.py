@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from benchmarks.harness import run_order
@@ -97,17 +99,21 @@ def test_fragmented_batches_return_every_other_block_top_down() -> None:
 
 
 def test_collapsed_stacks_are_aggregated_by_self_and_total_time() -> None:
+    stdlib = f"/x/lib/python{sys.version_info.major}.{sys.version_info.minor}"
     lines = [
-        "<module> (/x/bin/hvballoond);run (/x/lib/python3.11/asyncio/runners.py) 5",
-        "<module> (/x/bin/hvballoond);run (/x/lib/python3.11/asyncio/runners.py);"
+        f"<module> (/x/bin/hvballoond);Runner.run ({stdlib}/asyncio/runners.py) 5",
+        f"<module> (/x/bin/hvballoond);Runner.run ({stdlib}/asyncio/runners.py);"
         "_flush (/x/site-packages/hvballoond/runtime/connection.py) 3",
         " 7",  # no Python frame: interpreter start-up or shutdown, left out
     ]
     profile = parse_collapsed(lines)
     assert profile.total == 8
     assert profile.self_samples["hvballoond/runtime/connection.py:_flush"] == 3
-    assert profile.inclusive["asyncio/runners.py:run"] == 8
+    assert profile.inclusive["asyncio/runners.py:Runner.run"] == 8
     assert profile.by_file["asyncio/runners.py"] == 5
+    # Samples inside the event loop's C core are not Python work.
+    assert profile.python_work == 3
+    assert profile.inclusive_work["asyncio/runners.py:Runner.run"] == 3
     assert short_frame("meth (/a/b/site-packages/structlog/_native.py)") == (
         "structlog/_native.py:meth"
     )

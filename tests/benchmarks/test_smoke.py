@@ -65,3 +65,7 @@ def test_cli_writes_results_and_summary(tmp_path: Path) -> None:
     assert targets["validation.balloon_us"]["status"] == "n/a"
     summary = jsonl.with_suffix(".md").read_text()
     assert "| Round trips | 20 query-status round trips |" in summary
+    # A saved run renders back to the same summary.
+    jsonl.with_suffix(".md").unlink()
+    assert main(["--render", str(jsonl), "--no-docs"]) == 0
+    assert jsonl.with_suffix(".md").read_text() == summary

@@ -117,8 +117,12 @@ def test_qom_list_types() -> None:
     assert qom.qom_list_types(ctx, {"implements": "nope"}) == []
     everything = qom.qom_list_types(ctx, {})
     assert isinstance(everything, list)
-    assert {"name": "object"} in everything
+    # TYPE_OBJECT is abstract in QEMU.
+    assert not [entry for entry in everything if entry == {"name": "object"}]
     assert all("abstract" not in entry for entry in everything if isinstance(entry, dict))
+    with_abstract = qom.qom_list_types(ctx, {"abstract": True})
+    assert isinstance(with_abstract, list)
+    assert {"name": "object", "abstract": True} in with_abstract
 
 
 def test_qom_list_properties() -> None:
@@ -140,6 +144,33 @@ def test_qom_list_properties() -> None:
         "Class 'nope' not found",
     )
     assert qom.qom_list_properties(ctx, {"typename": "bus"}) == [{"name": "type", "type": "string"}]
+
+
+def test_qom_list_types_and_properties_of_the_dimm_types() -> None:
+    # Observed on QEMU 10.0.2 (tests/transcripts/qom/qom-list-types-devices.qmp).
+    clock = FakeClock()
+    config = MachineConfig(ram_size=GiB, maxram_size=16 * GiB, ram_slots=4)
+    machine = Machine(config, host=HostFacts(), now=clock.now())
+    ctx = CommandContext(machine=machine, now=clock.now(), monitor=Monitor(), vm=VmIdentity())
+    for abstract in (False, True):
+        assert qom.qom_list_types(ctx, {"implements": "pc-dimm", "abstract": abstract}) == [
+            {"name": "nvdimm", "parent": "pc-dimm"},
+            {"name": "pc-dimm", "parent": "device"},
+        ]
+    assert qom.qom_list_types(ctx, {"implements": "virtio-mem-pci"}) == [
+        {"name": "virtio-mem-pci", "parent": "virtio-mem-pci-base"},
+    ]
+    reply = qom.qom_list_properties(ctx, {"typename": "pc-dimm"})
+    assert isinstance(reply, list)
+    assert [entry for entry in reply if isinstance(entry, dict) and "default-value" in entry] == [
+        {"name": "node", "type": "uint32", "default-value": 0},
+        {"name": "addr", "type": "uint64", "default-value": 0},
+        {"name": "slot", "type": "int32", "default-value": -1},
+    ]
+    nvdimm = qom.qom_list_properties(ctx, {"typename": "nvdimm"})
+    assert isinstance(nvdimm, list)
+    assert {"name": "unarmed", "type": "bool", "description": "on/off",
+            "default-value": False} in nvdimm
 
 
 # -- HMP helpers --------------------------------------------------------------------------

@@ -285,6 +285,60 @@ def test_mutability_rules() -> None:
     assert ram.get("prealloc") is True
 
 
+def test_state_checks_come_before_the_value_check() -> None:
+    # hostmem.c/hostmem-file.c/hostmem-memfd.c: setters that visit the value themselves
+    # refuse a created backend whatever the value; bool/str properties convert first.
+    backends = make_backends(probe=FakeProbe({"/dev/hugepages": PathInfo(page_size=2 * MiB)}))
+    ram = add(backends, "r", size=GiB)
+    memfd = add(backends, "mf", "memory-backend-memfd", size=2 * MiB)
+    file = add(backends, "f", "memory-backend-file", size=2 * MiB, mem_path="/dev/hugepages")
+    cases: list[tuple[MemoryBackend, str, JSONValue, str]] = [
+        (ram, "size", "1G", "cannot change property size of memory-backend-ram "),
+        (memfd, "hugetlbsize", "x", "cannot change property value"),
+        (file, "align", "x", "cannot change property 'align' of memory-backend-file"),
+        (file, "offset", -1, "cannot change property 'offset' of memory-backend-file"),
+        (file, "rom", 1, "cannot change property 'rom' of memory-backend-file."),
+        (ram, "share", "x", "Invalid parameter type for 'share', expected: boolean"),
+        (file, "readonly", 1, "Invalid parameter type for 'readonly', expected: boolean"),
+        (file, "mem-path", 1, "Invalid parameter type for 'mem-path', expected: string"),
+    ]
+    for backend, name, value, message in cases:
+        with pytest.raises(MachineError) as err:
+            backend.set_json(name, value)
+        assert err.value.message == message, name
+    with pytest.raises(MachineError) as err:
+        ram.set_text("size", "x", InputStyle.STRING)
+    assert err.value.message == "cannot change property size of memory-backend-ram "
+    # Before creation the value is checked as usual.
+    fresh = MemoryBackend(BackendKind.RAM, "n", defaults=BackendDefaults())
+    with pytest.raises(MachineError) as err:
+        fresh.set_json("size", "1G")
+    assert err.value.message == "Parameter 'size' expects uint64"
+
+
+def test_memfd_hugetlb_and_seal_stay_writable() -> None:
+    # hostmem-memfd.c: only hugetlbsize is fixed once the memory exists.
+    memfd = add(make_backends(), "mf", "memory-backend-memfd", size=2 * MiB)
+    memfd.set_json("hugetlb", True)
+    memfd.set_json("seal", False)
+    assert (memfd.get("hugetlb"), memfd.get("seal")) == (True, False)
+    with pytest.raises(MachineError) as err:
+        memfd.set_json("hugetlbsize", 2 * MiB)
+    assert err.value.message == "cannot change property value"
+
+
+def test_shm_backend_is_shared_only() -> None:
+    backends = make_backends()
+    shm = add(backends, "s0", "memory-backend-shm", size=2 * MiB)
+    assert shm.get("share") is True
+    assert refused(backends, "s1", "memory-backend-shm", size=2 * MiB, share=False).message == (
+        "can't create shm backend with `share=off`"
+    )
+    with pytest.raises(MachineError) as err:
+        shm.set_json("share", False)
+    assert err.value.message == "cannot change property value"
+
+
 def test_qom_listing_of_a_backend() -> None:
     backends = make_backends()
     ram = add(backends, "pc.ram", size=GiB)

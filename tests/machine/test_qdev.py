@@ -545,3 +545,52 @@ def test_peripheral_lists_children_in_qemu_order() -> None:
     add(machine, now, driver="virtio-test-pci", id="vm1", bus="rp1")
     names = [p.name for p in machine.qdev.peripheral.properties()]
     assert names == ["type", "rp1", "d0", "vm1"]
+
+
+def _qemu_bus(name: str, children: int, *, bsel_after: int | None = None) -> Bus:
+    # hw/core/bus.c bus_initfn, then one child[N] link per plugged device; ACPI PCI hotplug
+    # adds acpi-pcihp-bsel when it numbers the bus.
+    bus = Bus(name, "PCI", hotpluggable=True)
+    for index in range(children):
+        if index == bsel_after:
+            bus.add_property(Property.read_only("acpi-pcihp-bsel", "uint32", lambda: 0))
+        bus.add_property(Property(f"child[{index}]", "link<device>", link=lambda: None))
+    if bsel_after == children:
+        bus.add_property(Property.read_only("acpi-pcihp-bsel", "uint32", lambda: 0))
+    return bus
+
+
+@pytest.mark.parametrize(
+    ("children", "bsel_after", "expected"),
+    [
+        # q35 pcie.0 with 4 chipset devices and 3 root ports (observed on QEMU 10.0.2).
+        (7, None, ["child[6]", "child[2]", "realized", "child[0]", "child[1]", "child[3]",
+                   "hotplug-handler", "child[4]", "child[5]"]),
+        # pc pci.0 (tests/machine/recorded/qom-tree.txt).
+        (4, 4, ["child[2]", "realized", "child[3]", "acpi-pcihp-bsel", "child[0]",
+                "hotplug-handler", "child[1]"]),
+        # A cold-plugged root port's bus before and after a device is hot-plugged on it.
+        (0, 0, ["realized", "acpi-pcihp-bsel", "hotplug-handler"]),
+        (1, 0, ["realized", "child[0]", "acpi-pcihp-bsel", "hotplug-handler"]),
+        # A virtio proxy's virtio-bus.
+        (1, None, ["realized", "child[0]", "hotplug-handler"]),
+    ],
+)
+def test_bus_properties_are_listed_in_glib_hash_order(
+    children: int, bsel_after: int | None, expected: list[str]
+) -> None:
+    bus = _qemu_bus("b", children, bsel_after=bsel_after)
+    assert [p.name for p in bus.properties()] == ["type", *expected]
+
+
+def test_device_hotpluggable_follows_the_parent_bus() -> None:
+    # hw/core/qdev.c device_get_hotpluggable: the class flag and the parent bus.
+    machine, now = make_machine(ready=False)
+    rigid = Bus("rigid", "PCI", hotpluggable=False, has_hotplug_handler=True)
+    machine.qdev.add_bus(rigid, parent=machine.qdev.unattached)
+    cold = add(machine, now, driver="virtio-test-pci", id="v0", bus="rigid")
+    add(machine, now, driver="pcie-root-port", id="rp1", bus="rigid")
+    on_port = add(machine, now, driver="virtio-test-pci", id="v1", bus="rp1")
+    sync = add(machine, now, driver="sync-dev", id="s")
+    assert [d.get("hotpluggable") for d in (cold, on_port, sync)] == [False, True, True]
+    assert cold.hotpluggable is False

@@ -29,6 +29,7 @@ from hvballoond.machine.qom import (
     list_target,
     resolve_path,
 )
+from hvballoond.machine.qom_type_order import QEMU_TYPE_ORDER
 from hvballoond.machine.units import GiB
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -347,3 +348,71 @@ def test_machine_registers_backend_types_for_qom_list_types() -> None:
     expected = recorded_reply("qom-backends-hmp.txt", '"implements":"memory-backend"}')
     assert isinstance(expected, list)
     assert got == {e["name"] for e in expected}
+
+
+def test_typed_property_check_runs_before_the_conversion() -> None:
+    calls: list[str] = []
+
+    def check() -> None:
+        calls.append("check")
+        raise MachineError("cannot change property size of memory-backend-ram ")
+
+    prop = Property.typed(
+        "size", SizeCodec(), getter=lambda: 0, setter=lambda value: None, check=check
+    )
+    assert prop.set_json is not None and prop.set_text is not None
+    set_json, set_text = prop.set_json, prop.set_text
+    with pytest.raises(MachineError) as err:
+        set_json("not a size")
+    assert err.value.message == "cannot change property size of memory-backend-ram "
+    with pytest.raises(MachineError) as err:
+        set_text("x", InputStyle.STRING)
+    assert err.value.message == "cannot change property size of memory-backend-ram "
+    assert calls == ["check", "check"]
+
+
+def test_list_types_follows_the_given_listing_order() -> None:
+    types = TypeRegistry(["b", "object", "a"])
+    for name in ("object", "a", "b", "ours"):
+        types.add(name, None if name == "object" else "object")
+    assert [t.name for t in types.list_types()] == ["b", "object", "a", "ours"]
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        '"implements":"pc-dimm"}',
+        '"implements":"memory-device","abstract":true}',
+        '"implements":"virtio-md-pci","abstract":true}',
+        '"implements":"bus","abstract":true}',
+    ],
+)
+def test_qom_list_types_order_is_the_reference_binarys(fragment: str) -> None:
+    # The recorded lists hold types hvballoond does not model (sgx-epc, floppy-bus...):
+    # those we do model must come in the same relative order, with the same parents.
+    machine = Machine(
+        MachineConfig(ram_size=GiB, maxram_size=16 * GiB, ram_slots=4),
+        host=HostFacts(),
+        now=FakeClock().now(),
+    )
+    expected = recorded_reply("qom-tree.txt", fragment)
+    assert isinstance(expected, list)
+    implements = json.loads("{" + fragment)["implements"]
+    abstract = '"abstract":true' in fragment
+    got = [
+        {"name": t.name, "parent": t.parent, **({"abstract": True} if t.abstract else {})}
+        for t in machine.types.list_types(implements=implements, abstract=abstract)
+    ]
+    # hvballoond's own types (mem-hapvdimm) are not in QEMU's table: they come last.
+    ours = [entry for entry in got if entry["name"] not in QEMU_TYPE_ORDER]
+    assert got[len(got) - len(ours):] == ours
+    qemus = got[: len(got) - len(ours)]
+    known = {entry["name"] for entry in qemus}
+    assert qemus == [e for e in expected if isinstance(e, dict) and e["name"] in known]
+    assert len(qemus) >= 2
+
+
+def test_object_is_abstract() -> None:
+    types = make_machine().types
+    assert "object" not in {t.name for t in types.list_types()}
+    assert "object" in {t.name for t in types.list_types(abstract=True)}

@@ -17,8 +17,10 @@ from hvballoond.machine.errors import MachineError, StartupError
 from hvballoond.machine.machine import Machine
 from hvballoond.machine.runstate import RunState
 from hvballoond.machine.startup import (
+    GlobalProperty,
     StartupOption,
     create_machine,
+    parse_global,
     parse_qemu_opts,
     select_machine_type,
 )
@@ -268,3 +270,61 @@ def test_option_string_parsing() -> None:
     assert select_machine_type("pc-i440fx-9.2") == (MachineKind.PC, "pc-i440fx-9.2-machine")
     assert select_machine_type("q35")[1] == "pc-q35-10.0-machine"
     assert MiB < GiB
+
+
+# -- -global and -overcommit ------------------------------------------------------------------
+
+
+def test_global_forms() -> None:
+    assert parse_global("PIIX4_PM.memory-hotplug-support=off") == GlobalProperty(
+        "PIIX4_PM", "memory-hotplug-support", "off"
+    )
+    assert parse_global("driver=PIIX4_PM,property=memory-hotplug-support,value=off") == (
+        GlobalProperty("PIIX4_PM", "memory-hotplug-support", "off")
+    )
+    # The value may contain anything after the first '='.
+    assert parse_global("a.b=c=d,e") == GlobalProperty("a", "b", "c=d,e")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Observed on QEMU 10.0.2 (it also warns about the short-form boolean first).
+        ("foo", "-global foo: Invalid parameter 'foo'"),
+        ("PIIX4_PM.memory-hotplug-support",
+         "-global PIIX4_PM.memory-hotplug-support: Invalid parameter "
+         "'PIIX4_PM.memory-hotplug-support'"),
+        ("driver=PIIX4_PM,value=off",
+         "-global driver=PIIX4_PM,value=off: options 'driver', 'property', and 'value' are "
+         "required"),
+    ],
+)
+def test_global_syntax_errors(text: str, message: str) -> None:
+    assert failure(f"-machine pc -global {text}").message == message
+
+
+def test_piix4_memory_hotplug_support_global() -> None:
+    assert start("-machine pc -m 1G,slots=2,maxmem=4G").config.piix4_memory_hotplug_support
+    for text in ("PIIX4_PM.memory-hotplug-support=off",
+                 "driver=PIIX4_PM,property=memory-hotplug-support,value=off"):
+        machine = start(f"-machine pc -m 1G,slots=2,maxmem=4G -global {text}")
+        assert machine.config.piix4_memory_hotplug_support is False
+    # q35 has no PIIX4_PM: the global is not used (QEMU only warns); other PIIX4_PM
+    # properties and unknown types are accepted too.
+    machine = start("-machine q35 -m 1G -global PIIX4_PM.memory-hotplug-support=off "
+                    "-global PIIX4_PM.disable_s3=1 -global nope.x=1")
+    assert machine.config.piix4_memory_hotplug_support is True
+    assert failure("-machine pc -global PIIX4_PM.memory-hotplug-support=xyz").message == (
+        "can't apply global PIIX4_PM.memory-hotplug-support=xyz: Parameter "
+        "'memory-hotplug-support' expects 'on' or 'off'"
+    )
+
+
+def test_overcommit_mem_lock() -> None:
+    assert start("-machine q35 -m 1G").config.mem_lock is False
+    assert start("-machine q35 -m 1G -overcommit mem-lock=on").config.mem_lock is True
+    assert start("-machine q35 -m 1G -overcommit mem-lock=on-fault").config.mem_lock is True
+    assert start("-machine q35 -m 1G -overcommit mem-lock=off").config.mem_lock is False
+    assert failure("-overcommit mem-lock=x").message == (
+        "-overcommit mem-lock=x: parameter 'mem-lock' expects one of 'on', 'off', 'on-fault'"
+    )

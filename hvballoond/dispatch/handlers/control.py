@@ -8,8 +8,8 @@ from hvballoond.dispatch.registry import HANDLERS, command
 from hvballoond.machine.events import Shutdown, ShutdownCause
 from hvballoond.probe.store import Accel
 from hvballoond.probe.store import lookup as probe_lookup
-from hvballoond.qapi.generated.commands import COMMANDS
 from hvballoond.qapi.generated.introspection import INTROSPECTION
+from hvballoond.qapi.generated.specs import COMMANDS
 from hvballoond.qmp.errors import ErrorClass, QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
 

@@ -96,7 +96,7 @@ class PcieRootPort(PciDevice):
         slots = self.machine.component(ChassisSlots)
         name = self.id if self.id is not None else f"pcie.{slots.buses + 1}"
         hotplug = bool(self.props["hotplug"])
-        bus = Bus(name, "PCIE", hotpluggable=hotplug, owner=self, has_hotplug_handler=True)
+        bus = Bus(name, "PCIE", hotpluggable=hotplug, owner=self)
         for entry in _LAYOUT:
             if entry == "<bus>":
                 self.add_child(bus.name, bus, qom_type="PCIE")

@@ -145,10 +145,7 @@ class VirtioPciProxy(PciDevice):
     def __init__(self, machine: Machine) -> None:
         super().__init__(machine)
         self.vdev = self.BACKEND(machine, self)
-        self.virtio_bus = Bus(
-            "virtio-bus", "virtio-pci-bus", hotpluggable=False, owner=self,
-            has_hotplug_handler=True,
-        )
+        self.virtio_bus = Bus("virtio-bus", "virtio-pci-bus", hotpluggable=False, owner=self)
         self.add_pci_properties()
         self.props.add_all(VIRTIO_PCI_PROPS)
         self.props.add_all(self.CLASS_PROPS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hvballoond.qapi.runtime import JSONValue
+from hvballoond.wire.values import JSONValue
 
 
 INTROSPECTION: Final[list[JSONValue]] = [

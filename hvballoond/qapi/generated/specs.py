@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from hvballoond.qapi.runtime import CommandSpec, EventSpec
+from hvballoond.qapi.specs import CommandSpec, EventSpec
 
 
 COMMANDS: Final[Mapping[str, CommandSpec]] = {

@@ -17,6 +17,10 @@
 #                  as comments (see tools/libvirt-log-to-transcript.py)
 #   --keep         leave libvirtd running (HVB_LIBVIRT_PREFIX, default /tmp/hvb-libvirt-e2e)
 #
+# Without --keep everything started here is stopped at the end, and after a run where every
+# step passed the prefix (libvirt's state and logs) is deleted too; after a failure it stays
+# for the logs. The steps get HVB_LIBVIRT_TIMEOUT seconds in all (default 480).
+#
 # Needs root: installs libvirt when missing (install.sh) and runs libvirtd in system mode, in a
 # private mount namespace (libvirt-env.sh). The virsh outputs land in $HVB_LIBVIRT_RESULTS
 # (default /tmp/hvb-libvirt-results) as virsh-EMULATOR-GUEST.json, to compare two runs.
@@ -75,6 +79,7 @@ HVB_LIBVIRT_RESULTS=$results \
 HVB_REAL_GUEST=$real_guest \
 HVB_LIBVIRT_NO_GUEST=$no_guest \
 HVB_LIBVIRT_RUN_NAME=$emulator-$guest_mode \
+  timeout --kill-after=30 "${HVB_LIBVIRT_TIMEOUT:-480}" \
   "$repo/.venv/bin/python" -m pytest -p no:cacheprovider -v -o console_output_style=classic \
     --rootdir "$repo" "$here" "$@" || status=$?
 
@@ -84,5 +89,12 @@ if [[ -n $record ]]; then
     --qemu-log-dir "$HVB_LIBVIRT_PREFIX/log/qemu" --emulator "$binary" \
     --prefix "domain-$emulator-$guest_mode" --out "$record"
 fi
-echo "run.sh: virsh outputs in $results; libvirtd log $HVB_LIBVIRT_PREFIX/libvirtd.log"
+if [[ $keep == 0 && $status == 0 ]]; then
+  trap - EXIT
+  bash "$env_script" clean
+  echo "run.sh: every step passed; virsh outputs in $results"
+else
+  [[ $status == 124 ]] && echo "run.sh: the steps took longer than ${HVB_LIBVIRT_TIMEOUT:-480} s" >&2
+  echo "run.sh: virsh outputs in $results; libvirtd log $HVB_LIBVIRT_PREFIX/libvirtd.log"
+fi
 exit $status
