@@ -157,6 +157,16 @@ class QmpSession:
         return len(self._inflight)
 
     @property
+    def has_unread_input(self) -> bool:
+        """Whether received bytes are still waiting to be read by :meth:`next_request`."""
+        return self._streamer.has_unread_input
+
+    @property
+    def pending_output(self) -> int:
+        """Messages produced and not yet taken by :meth:`data_to_send`."""
+        return len(self._out)
+
+    @property
     def input_paused(self) -> bool:
         """Whether QEMU's monitor would have stopped reading input now (§9.1).
 

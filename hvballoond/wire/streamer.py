@@ -168,6 +168,11 @@ class JsonStreamer:
         """
         self._lexer.feed(data)
 
+    @property
+    def has_unread_input(self) -> bool:
+        """Whether bytes are buffered that :meth:`next_item` has not consumed yet."""
+        return self._lexer.pos < len(self._lexer.buf)
+
     def reset(self) -> None:
         """Forget all input, as QEMU does when the client disconnects (§9.4)."""
         self._lexer.reset()
