@@ -45,6 +45,7 @@ MACHINE_OPTIONS: dict[str, bool] = {
     "enable-kvm": False,
     "global": True,
     "smp": True,
+    "overcommit": True,  # mem-lock=on matters to virtio-mem
 }
 
 # Accepted and ignored (documented in the README): name -> takes a value.
@@ -57,7 +58,6 @@ IGNORED_OPTIONS: dict[str, bool] = {
     "rtc": True,
     "boot": True,
     "msg": True,
-    "overcommit": True,
     "sandbox": True,
     "serial": True,
     "parallel": True,

@@ -500,8 +500,9 @@ def create_machine(
     _create_objects(machine, parsed)
     config = _resolve_memdev(machine, config, custom_ram_size=memory_option.size is not None)
     config = _numa(machine, config, parsed)
-    config = _apply_globals(config, parsed.globals)
     _board_init(machine, config)
+    # pc_init1 creates PIIX4_PM (and applies its globals) after the memory layout checks.
+    machine.config = _apply_globals(machine.config, parsed.globals)
     _create_devices(machine, parsed, now)
     machine.mark_ready()
     machine.start(now)

@@ -115,7 +115,14 @@ class VmRuntime:
 
     def rearm_timers(self) -> None:
         """Wake up at the next machine or throttle deadline (real clock only)."""
-        if isinstance(self.clock, FakeClock) or self._exiting:
+        if self._exiting:
+            return
+        if isinstance(self.clock, FakeClock):
+            # Virtual time only moves on request, but what the machine scheduled for "now"
+            # (events that follow a reply, e.g. DEVICE_DELETED after system_reset) is due.
+            deadline = self._next_deadline()
+            if deadline is not None and deadline <= self.clock.mono_ns:
+                self._fire(self.clock.now())
             return
         deadline = self._next_deadline()
         if self._timer is not None:

@@ -16,7 +16,12 @@ from hvballoond.machine.balloon.core import (
     set_balloon_guest_policy,
 )
 from hvballoond.machine.balloon.driver import VirtioBalloonDriverPolicy
-from hvballoond.machine.balloon.virtio import VirtioBalloon, VirtioBalloonPci
+from hvballoond.machine.balloon.virtio import (
+    VirtioBalloon,
+    VirtioBalloonPci,
+    VirtioBalloonPciNonTransitional,
+    VirtioBalloonPciTransitional,
+)
 from hvballoond.machine.qdev import Device
 
 __all__ = [
@@ -27,9 +32,15 @@ __all__ = [
     "VirtioBalloon",
     "VirtioBalloonDriverPolicy",
     "VirtioBalloonPci",
+    "VirtioBalloonPciNonTransitional",
+    "VirtioBalloonPciTransitional",
     "balloon_core",
     "balloon_guest_config",
     "set_balloon_guest_policy",
 ]
 
-DEVICE_TYPES: tuple[type[Device], ...] = (VirtioBalloonPci,)
+DEVICE_TYPES: tuple[type[Device], ...] = (
+    VirtioBalloonPci,
+    VirtioBalloonPciTransitional,
+    VirtioBalloonPciNonTransitional,
+)

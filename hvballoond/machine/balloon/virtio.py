@@ -14,7 +14,7 @@ device, memory-devices.md §6.3 item 7).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 import structlog
 
@@ -38,7 +38,12 @@ from hvballoond.wire.values import JSONObject, JSONValue
 if TYPE_CHECKING:
     from hvballoond.machine.machine import Machine
 
-__all__ = ["VirtioBalloon", "VirtioBalloonPci"]
+__all__ = [
+    "VirtioBalloon",
+    "VirtioBalloonPci",
+    "VirtioBalloonPciNonTransitional",
+    "VirtioBalloonPciTransitional",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -218,15 +223,15 @@ class VirtioBalloonPci(VirtioPciProxy):
     """``virtio-balloon-pci``."""
 
     TYPE = "virtio-balloon-pci"
-    PARENT = "virtio-pci"
+    PARENT = "virtio-balloon-pci-base"
     ABSTRACT = False
     BACKEND = VirtioBalloon
     EXTRA_TYPES = (
-        QomType("virtio-device", "device", abstract=True),
-        QomType("virtio-pci", "pci-device", abstract=True),
         QomType("virtio-balloon-pci-base", "virtio-pci", abstract=True),
         QomType("virtio-balloon-device", "virtio-device"),
     )
+    #: What "disable-legacy" starts as (virtio_pci_types_register's variants differ here).
+    LEGACY_DEFAULT: ClassVar[str] = "auto"
     CLASS_PROPS = (("vectors", IntCodec.UINT32, 0xFFFFFFFF), ("ioeventfd", BOOL, True))
     # qom-list order on the reference binary (tests/machine/recorded/balloon-virtio.txt).
     LAYOUT = (
@@ -268,8 +273,8 @@ class VirtioBalloonPci(VirtioPciProxy):
 
     def __init__(self, machine: Machine) -> None:
         super().__init__(machine)
-        # A transitional device: legacy is not forced off as for the modern-only ones.
-        self.props.values["disable-legacy"] = "auto"
+        # Legacy is not forced off as for the modern-only virtio devices.
+        self.props.values["disable-legacy"] = self.LEGACY_DEFAULT
 
     @property
     def balloon(self) -> VirtioBalloon:
@@ -322,3 +327,17 @@ class VirtioBalloonPci(VirtioPciProxy):
 
         self.machine.call_soon(("pcihp-removed", id(self)), deliver, now)
         return []
+
+
+class VirtioBalloonPciTransitional(VirtioBalloonPci):
+    """``virtio-balloon-pci-transitional``: legacy and modern interfaces both on."""
+
+    TYPE = "virtio-balloon-pci-transitional"
+    LEGACY_DEFAULT = "off"
+
+
+class VirtioBalloonPciNonTransitional(VirtioBalloonPci):
+    """``virtio-balloon-pci-non-transitional``: modern interface only."""
+
+    TYPE = "virtio-balloon-pci-non-transitional"
+    LEGACY_DEFAULT = "on"

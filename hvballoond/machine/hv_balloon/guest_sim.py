@@ -30,13 +30,13 @@ from hvballoond.machine.hv_balloon.page_ranges import PageRangeTree
 
 __all__ = [
     "GuestLayout",
-    "guest_policy_from_options",
     "GuestPhase",
     "GuestPolicy",
     "HostileReports",
     "HotAddReply",
     "PageOrder",
     "SimulatedDmGuest",
+    "guest_policy_from_options",
 ]
 
 log = structlog.get_logger(__name__)
@@ -430,6 +430,11 @@ class SimulatedDmGuest:
         p = self.policy
         hostile = p.hostile
         spare = max(self.visible_pages - p.min_page_cnt, 0)
+        if not spare:
+            # At its minimum the guest says so with an empty response, hostile or not (else
+            # host and guest would ping-pong forever over pages that change nothing).
+            self._send_balloon_responses([], vnow_ns)
+            return
         ranges = self._take_pages(min(num_pages + hostile.extra_pages, spare))
         self.ballooned.insert_many(ranges)
         ranges += self._hostile_ranges()

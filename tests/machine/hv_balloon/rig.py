@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from bisect import bisect_right
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from structlog.testing import capture_logs
 
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.hv_balloon.engine import HvBalloonEngine
@@ -25,6 +32,18 @@ def q35_split(ram_size: int) -> tuple[int, int]:
 
 
 DEFAULT_POLICY = GuestPolicy()
+
+
+@contextmanager
+def capture_warnings() -> Iterator[list[MutableMapping[str, Any]]]:
+    """``capture_logs`` with warnings let through (the suite only lets errors through)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
 
 
 class FakeRamMap:

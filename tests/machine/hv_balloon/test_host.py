@@ -7,7 +7,6 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import HvBalloonStatusReported
@@ -23,7 +22,7 @@ from hvballoond.machine.hv_balloon.guest_sim import (
 from hvballoond.machine.hv_balloon.host import HostState, HvBalloonHost
 from hvballoond.machine.units import GiB, MiB
 
-from .rig import NS, Rig
+from .rig import NS, Rig, capture_warnings
 
 G = GiB
 
@@ -229,7 +228,7 @@ def test_huge_alignment_overrides_chunk() -> None:
 def test_hot_add_replies(policy: GuestPolicy, added: int, unusable: bool, warns: list[str]) -> None:
     rig = Rig(memdev_size=8 * G, policy=policy)
     rig.boot()
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         rig.balloon(5 * G)
     our = rig.host.our_range
     assert our is not None
@@ -363,7 +362,7 @@ def test_returned_pages_outside_ram() -> None:
     policy = GuestPolicy(hostile=HostileReports(beyond_ram_pages=3, rom_pages=2))
     rig = Rig(policy=policy)
     rig.boot()
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         rig.balloon(4 * G - 40960)
     top = 0x100000 + (2 * G) // 4096
     assert warnings(logs) == [
@@ -383,7 +382,7 @@ def test_returned_pages_outside_ram() -> None:
 def test_duplicates_are_not_counted() -> None:
     rig = Rig(policy=GuestPolicy(hostile=HostileReports(duplicate=True)))
     rig.boot()
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         rig.balloon(3 * G)
     assert warnings(logs) == []
     assert rig.host.removed_both_ctr == 262144
@@ -393,7 +392,7 @@ def test_duplicates_are_not_counted() -> None:
 def test_more_than_requested() -> None:
     rig = Rig(policy=GuestPolicy(hostile=HostileReports(extra_pages=100)))
     rig.boot()
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         rig.balloon(3 * G)
     assert warnings(logs) == [
         "guest reported more pages removed than currently pending (262244 vs 262144)"
@@ -407,7 +406,7 @@ def test_pages_in_memdev_before_hot_add_block_the_hot_add() -> None:
     hostile = HostileReports(memdev_pages=4, beyond_ram_pages=1 << 20)
     rig = Rig(memdev_size=8 * G, policy=GuestPolicy(hostile=hostile))
     rig.boot()
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         rig.balloon(3 * G)
     assert len(warnings(logs)) == 32 + 1  # capped per-page warnings, then "more than pending"
     assert [e["count"] for e in logs if e["event"] == "hv_balloon.warn_report.suppressed"] == [
@@ -416,7 +415,7 @@ def test_pages_in_memdev_before_hot_add_block_the_hot_add() -> None:
     assert rig.host.removed_guest_ctr == (1 << 20) + 4
     assert rig.host.current_pages() == 0
     assert rig.host.actual_bytes() == 3 * G
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         rig.balloon(6 * G)
     assert warnings(logs) == [
         "some parts of the memory backend were already returned by the guest. this should "
@@ -435,7 +434,7 @@ def test_protocol_abuse() -> None:
     rig.advance(2)
     guest = rig.guest
     assert guest is not None
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         guest.inject(b"\x05\x00")  # shorter than a header: silent
         guest.inject(struct.pack("<HHI", 99, 8, 0))
         guest.inject(struct.pack("<HHI", 12, 8, 0))  # DM_INFO_MESSAGE is not handled
@@ -468,7 +467,7 @@ def test_short_messages_in_the_right_state_and_short_range_count() -> None:
     guest.request_open()
     rig.advance(0)
     assert rig.state() is HostState.VERSION  # the guest sim ignores a result it did not ask
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         guest.inject(dm.encode(dm.VersionRequest(version=dm.VERSION_WIN10))[:12])
         guest.inject(dm.encode(dm.VersionRequest(version=dm.VERSION_WIN10)))
         guest.inject(dm.encode(dm.CapsReport())[:31])
@@ -482,7 +481,7 @@ def test_short_messages_in_the_right_state_and_short_range_count() -> None:
     rig.advance(50)
     rig.balloon(3 * G)
     assert rig.state() is HostState.BALLOON_REPLY_WAIT
-    with capture_logs() as logs:
+    with capture_warnings() as logs:
         guest.inject(
             dm.encode(dm.BalloonResponse(packed_ranges=(dm.pack_range(5000, 1),), range_count=2))
         )
@@ -551,3 +550,38 @@ def test_policy_from_hvb_guest_options() -> None:
             guest_policy_from_options(hot_add=bad)
     with pytest.raises(ValueError, match="invalid balloon chunk"):
         guest_policy_from_options(balloon_chunk=0)
+
+
+class EchoingGuest:
+    """A broken guest that answers every balloon request with the same page again."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.channel = rig.engine.channel
+
+    def step(self, vnow_ns: int) -> bool:
+        did = False
+        while (data := self.channel.receive_from_host()) is not None:
+            msg = dm.decode(data)
+            if isinstance(msg, dm.BalloonRequest):
+                self.channel.send_to_host(dm.encode(dm.BalloonResponse.of_ranges([(5000, 1)])))
+            did = True
+        return did
+
+    def on_open_result(self, accepted: bool, vnow_ns: int) -> None: ...
+
+    def next_deadline(self) -> int | None:
+        return None
+
+
+def test_a_guest_that_never_settles_cannot_block_the_machine() -> None:
+    rig = Rig()
+    rig.boot()
+    rig.engine.link.attach(EchoingGuest(rig))
+    with capture_warnings() as logs:
+        rig.balloon(3 * G)
+    assert [e["event"] for e in logs if e["event"] == "hv_balloon.channel.busy"] == [
+        "hv_balloon.channel.busy"
+    ]
+    assert rig.engine.next_deadline() == rig.vnow + 1_000_000  # continued 1 ms later
+    assert rig.host.removed_both_ctr == 1
+    assert rig.state() is HostState.BALLOON_REPLY_WAIT
