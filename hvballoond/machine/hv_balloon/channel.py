@@ -140,13 +140,20 @@ class GuestEndpoint(Protocol):
 class HostEndpoint(Protocol):
     """The host side of a :class:`DmLink` (:class:`~.host.HvBalloonHost`)."""
 
+    #: Bumped whenever the host changes state or reads a message.
     progress: int
 
-    def open_channel(self, vnow_ns: int) -> list[MachineEvent]: ...
+    def open_channel(self, vnow_ns: int) -> list[MachineEvent]:
+        """The guest opens the channel (the host sets ``is_open`` if it agrees)."""
+        ...
 
-    def close_channel(self, vnow_ns: int) -> list[MachineEvent]: ...
+    def close_channel(self, vnow_ns: int) -> list[MachineEvent]:
+        """The guest closes the channel."""
+        ...
 
-    def notify(self, vnow_ns: int) -> list[MachineEvent]: ...
+    def notify(self, vnow_ns: int) -> list[MachineEvent]:
+        """Something arrived or ring space was freed: run the host's event loop."""
+        ...
 
 
 #: Rounds (host pass + guest pass) one pump may run. A legitimate operation needs a few

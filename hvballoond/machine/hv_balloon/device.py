@@ -207,6 +207,7 @@ class HvBalloon(Device, MemoryDevice):
         self.engine: HvBalloonEngine | None = None
         #: v3: the hidden vDIMMs added with hv-balloon-add-memory, in the order added.
         self.v3_dimms: list[tuple[Device, OurRange]] = []
+        self._last_vnow = 0
         self._declare_properties()
 
     def _declare_properties(self) -> None:
@@ -392,7 +393,7 @@ class HvBalloon(Device, MemoryDevice):
         )
         balloon_core(machine).register(self)
         # QEMU resets every device once the machine is built: the host waits for a guest.
-        events = self.engine.device_reset(machine.virtual_ns(now))
+        events = self.engine.device_reset(self._vnow(now))
         if machine.guest_booted:
             events += self.guest_booted(now)
         return events
@@ -416,7 +417,7 @@ class HvBalloon(Device, MemoryDevice):
         engine = self.engine
         if engine is None:
             return []
-        events, dropped = engine.system_reset(self.machine.virtual_ns(now))
+        events, dropped = engine.system_reset(self._vnow(now))
         events += self._drop_v3(now, dropped=dropped)
         return self._settle(events)
 
@@ -437,16 +438,16 @@ class HvBalloon(Device, MemoryDevice):
             policy=policy,
             layout=_guest_layout(self.machine, memdev),
             rng=random.Random(config.seed),
-            vnow_ns=self.machine.virtual_ns(now),
+            vnow_ns=self._vnow(now),
         )
-        return self._settle(engine.pump(self.machine.virtual_ns(now)))
+        return self._settle(engine.pump(self._vnow(now)))
 
     # -- balloon handler --------------------------------------------------------------------
 
     def balloon_to_target(self, target: int, now: Instant) -> list[MachineEvent]:
         """hv_balloon_to_target(): a new logical VM size (§3.5)."""
         assert self.engine is not None
-        return self._settle(self.engine.set_target(target, self.machine.virtual_ns(now)))
+        return self._settle(self.engine.set_target(target, self._vnow(now)))
 
     def balloon_actual(self) -> int:
         """hv_balloon_stat(): ``(T - Rb) * 4096`` (§3.2)."""
@@ -467,6 +468,13 @@ class HvBalloon(Device, MemoryDevice):
 
     # -- the virtual clock ------------------------------------------------------------------
 
+    def _vnow(self, now: Instant, *, at: int | None = None) -> int:
+        """Virtual time for the engine: ``at`` (a timer's own deadline) or the clock, never
+        earlier than what the engine has already seen."""
+        vnow = self.machine.virtual_ns(now) if at is None else at
+        self._last_vnow = max(self._last_vnow, vnow)
+        return self._last_vnow
+
     @property
     def _timer_key(self) -> tuple[str, int]:
         return ("hv-balloon", id(self))
@@ -483,7 +491,7 @@ class HvBalloon(Device, MemoryDevice):
             # Run the engine at its own deadline, so periodic guest actions keep their
             # cadence even when the clock jumped; the machine calls us again for the next.
             assert self.engine is not None
-            out = self._settle(self.engine.advance(deadline))
+            out = self._settle(self.engine.advance(self._vnow(now, at=deadline)))
             guest = self.engine.guest
             if guest is not None and guest.take_reset_request():
                 out += self.machine.guest_reset(now)
@@ -515,4 +523,4 @@ class HvBalloon(Device, MemoryDevice):
         """Hand a realized v3 vDIMM's range to the host for hot-adding."""
         assert self.engine is not None
         self.v3_dimms.append((dimm, our))
-        return self._settle(self.engine.add_v3_range(our, self.machine.virtual_ns(now)))
+        return self._settle(self.engine.add_v3_range(our, self._vnow(now)))

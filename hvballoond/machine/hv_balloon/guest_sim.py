@@ -61,6 +61,7 @@ class PageOrder(StrEnum):
     TOP_DOWN = "top-down"  # from the top of boot RAM down, then hot-added memory
     HOT_ADDED_FIRST = "hot-added-first"  # hot-added memory first (top down), then boot RAM
     FRAGMENTED = "fragmented"  # every other block of ``fragment_pages`` first (worst case)
+    RANDOM = "random"  # blocks of ``fragment_pages`` at random places (the guest's Random)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -453,6 +454,9 @@ class SimulatedDmGuest:
         if order is PageOrder.FRAGMENTED:
             for tree in trees:
                 pages -= self._take_fragmented(tree, pages, taken)
+        elif order is PageOrder.RANDOM:
+            for tree in trees:
+                pages -= self._take_random(tree, pages, taken)
         for tree in trees:
             while pages > 0:
                 popped = tree.pop(min(pages, MAX_RANGE_PAGES))
@@ -495,6 +499,22 @@ class SimulatedDmGuest:
         self._frag_cursor[id(tree)] = cursor
         tree.remove_many(chosen)
         taken.extend(chosen)
+        return got
+
+    def _take_random(self, tree: PageRangeTree, pages: int, taken: list[tuple[int, int]]) -> int:
+        """Take blocks of up to ``fragment_pages`` from random places in ``tree``."""
+        block = max(self.policy.fragment_pages, 1)
+        got = 0
+        while got < pages and (bounds := tree.bounds()) is not None:
+            piece = tree.last_below(self.rng.randrange(bounds[0], bounds[1]) + 1)
+            if piece is None:
+                piece = tree.last_below(bounds[1])
+                assert piece is not None
+            count = min(block, piece.count, pages - got)
+            start = piece.end - count
+            tree.remove_many([(start, count)])
+            taken.append((start, count))
+            got += count
         return got
 
     def _hostile_ranges(self) -> list[tuple[int, int]]:

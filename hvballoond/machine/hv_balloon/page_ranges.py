@@ -104,6 +104,12 @@ class PageRangeTree:
             ci = 0
         return ci < len(self._firsts) and self._firsts[ci] < end
 
+    def bounds(self) -> tuple[int, int] | None:
+        """``(first page, page after the last)`` of the set, or None when it is empty."""
+        if not self._nranges:
+            return None
+        return self._firsts[0], self._starts[-1][-1] + self._counts[-1][-1]
+
     def last_below(self, pfn: int) -> PageRange | None:
         """The highest part of the set below ``pfn``: the top stored range that starts
         below ``pfn``, cut off at ``pfn``; None if there is none."""

@@ -248,3 +248,14 @@ def test_pop_many_equals_repeated_pop(
     assert bulk.pop_many(max_pages, max_ranges, max_each) == expected
     check_invariants(bulk)
     assert bulk.as_dict() == single.as_dict()
+
+
+def test_bounds_and_last_below() -> None:
+    tree = PageRangeTree([(10, 5), (30, 5)], load=1)
+    assert tree.bounds() == (10, 35)
+    assert tree.last_below(10) is None
+    assert tree.last_below(11) == PageRange(10, 1)
+    assert tree.last_below(25) == PageRange(10, 5)
+    assert tree.last_below(32) == PageRange(30, 2)
+    assert tree.last_below(1000) == PageRange(30, 5)
+    assert PageRangeTree().bounds() is None
