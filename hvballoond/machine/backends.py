@@ -609,6 +609,9 @@ class Backends:
         self.qom = qom
         self.host = host
         self.probe = probe
+        # Called with (object, added) when a user object (not a backend) comes or goes: the
+        # machine lets objects that act on it (hvb-guest) attach themselves.
+        self.object_hooks: list[Callable[[QomObject, bool], None]] = []
         self.defaults = defaults
         self.objects = ObjectsContainer()
         self._user_types: dict[str, UserObjectType] = {}
@@ -686,6 +689,8 @@ class Backends:
     ) -> QomObject:
         obj = spec.factory(obj_id, props)
         self.objects.add_child(obj_id, obj)
+        for hook in self.object_hooks:
+            hook(obj, True)
         log.info("machine.object.created", id=obj_id, qom_type=spec.name)
         return obj
 
@@ -798,6 +803,9 @@ class Backends:
         if busy:
             raise MachineError(f"object '{obj_id}' is in use, can not be deleted")
         self.objects.remove_child(obj_id)
+        if not isinstance(obj, MemoryBackend):
+            for hook in self.object_hooks:
+                hook(obj, False)
         log.info("machine.backend.deleted", id=obj_id)
 
     # -- query-memdev -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ DEVICE_PACKAGES: tuple[str, ...] = (
     "hvballoond.machine.memdev",
     "hvballoond.machine.balloon",
     "hvballoond.machine.hv_balloon",
+    "hvballoond.machine.guest",
 )
 
 

@@ -125,6 +125,7 @@ class Machine:
                 merge=config.mem_merge, dump=config.dump_guest_core, cpus=config.cpus
             ),
         )
+        self.backends.object_hooks.append(self._user_object_changed)
         self.is_ready = False
         self.run = RunControl(
             start_paused=config.start_paused, no_shutdown=config.no_shutdown, now=now
@@ -479,6 +480,11 @@ class Machine:
         return [p for p in sample.properties() if p.child is None]
 
     # -- objects and devices ----------------------------------------------------------------
+
+    def _user_object_changed(self, obj: QomObject, added: bool) -> None:
+        hook = getattr(obj, "attach_to_machine" if added else "detach_from_machine", None)
+        if callable(hook):
+            hook(self)
 
     def object_add(self, qom_type: str, obj_id: str, props: JSONObject) -> QomObject:
         """``object-add`` of a memory backend or user object (props schema-validated)."""
