@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import structlog
 
+
 def _discard(logger: object, method: str, event_dict: structlog.typing.EventDict) -> NoReturn:
     raise structlog.DropEvent
 
