@@ -49,6 +49,7 @@ oracle: $(STAMP)
 
 interop: $(STAMP)
 	bash tests/interop/libvirt/run.sh --no-guest
+	bash tests/interop/libvirt/run.sh
 
 check: lint test
 
