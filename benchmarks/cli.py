@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime
 import json
+import os
 import shlex
 import sys
 import time
@@ -147,7 +148,10 @@ def _measure(
             "mode": scale.name,
             "command": command,
             "machine": machine.as_json(),
-            "servers": [{"name": kind.name, "argv": list(kind.argv)} for kind in servers],
+            "servers": [
+                {"name": kind.name, "argv": [_portable(arg) for arg in kind.argv]}
+                for kind in servers
+            ],
             "workloads": [workload.name for workload in workloads],
             "load_average": list(load_start),
         }
@@ -281,3 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = DEFAULT_DOC
     _report(run, results_path.with_suffix(".md"), None if args.no_docs else doc)
     return 1 if run.results.errors else 0
+
+
+def _portable(arg: str) -> str:
+    """A path inside the checkout, relative to it (results carry no machine paths)."""
+    cwd = os.getcwd()
+    return os.path.relpath(arg, cwd) if arg.startswith(cwd + os.sep) else arg

@@ -12,7 +12,8 @@ from hvballoond.transcripts.format import Directive, DirectiveKind, Send, parse
 from hvballoond.transcripts.import_libvirt import LibvirtError, convert_replies, read_objects
 from hvballoond.transcripts.import_sample import SampleError, convert_files, convert_sample
 
-SAMPLES = Path("/work/shared/transcripts-sample")
+# The shared material sits beside the repository (../shared), in a checkout as in CI.
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "transcripts-sample"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared sample not available")
 
 

@@ -31,7 +31,8 @@ from hvballoond.transcripts.replay import (
 from hvballoond.transcripts.runner import EmulatorTarget
 
 QEMU = "qemu-system-x86_64"
-SAMPLES = Path("/work/shared/transcripts-sample")
+# The shared material sits beside the repository (../shared), in a checkout as in CI.
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "transcripts-sample"
 QMP_SHELL = Path(sys.executable).with_name("qmp-shell")
 
 pytestmark = [

@@ -6,7 +6,7 @@ virtio balloon with stats polling, spare PCIe root ports for virtio-mem/virtio-p
 USB controller, disk, network, graphics or video (hvballoond serves no such device).
 
 What differs by emulator lives in ``<qemu:commandline>`` only, so the live XML compares:
-real QEMU gets the tiny real guest (kernel + initrd from /work/shared/tools/real-guest) and a
+real QEMU gets the tiny real guest (kernel + initrd built by ../shared/tools/real-guest) and a
 serial log; hvballoond gets its simulated guest (``-object hvb-guest``).
 """
 

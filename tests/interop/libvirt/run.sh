@@ -8,7 +8,7 @@
 #   --emulator     which emulator the domains use (default hvballoond)
 #   --binary       its path (default: .venv/bin/hvballoond, or /usr/bin/qemu-system-x86_64)
 #   --real-guest   with --emulator qemu: a folder holding vmlinuz + initrd.img from
-#                  /work/shared/tools/real-guest/build.sh; the domain boots it so that the
+#                  ../shared/tools/real-guest/build.sh; the domain boots it so that the
 #                  guest-driven steps (balloon, DIMM eject, virtio-mem plug) complete
 #   --no-guest     no guest at all: hvballoond runs without its simulated guest (-object
 #                  hvb-guest), QEMU without a guest OS; both must then answer alike
