@@ -1,0 +1,5 @@
+"""Interop tests start real daemons with the runtime tests' fixture."""
+
+from tests.runtime.conftest import start_daemon
+
+__all__ = ["start_daemon"]
