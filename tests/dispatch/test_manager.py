@@ -21,25 +21,10 @@ from hvballoond.machine.machine import Machine
 from hvballoond.machine.units import GiB
 from hvballoond.qmp.errors import QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
+from tests.fakes import NullMonitor
 
 
-class Monitor:
-    """A monitor without sockets."""
-
-    def __init__(self, chardevs: list[str] | None = None) -> None:
-        self.chardevs = chardevs or []
-
-    def enable_capabilities(self, capabilities: list[str]) -> None: ...
-    def request_quit(self) -> None: ...
-    def advance_virtual_clock(self, ns: int) -> None: ...
-
-    def monitor_chardevs(self) -> list[str]:
-        return self.chardevs
-
-    def yank_chardev(self, chardev_id: str) -> None: ...
-
-
-class SocketMonitor(Monitor):
+class SocketMonitor(NullMonitor):
     """A monitor that describes its chardevs, as the runtime's does."""
 
     def __init__(self, infos: list[tuple[str, str, bool]]) -> None:
@@ -61,8 +46,8 @@ def dispatcher() -> Dispatcher:
 
 
 def run(d: Dispatcher, command: str, arguments: JSONObject | None = None,
-        monitor: Monitor | None = None) -> JSONValue:
-    outcome = d.execute(command, arguments or {}, monitor=monitor or Monitor(),
+        monitor: NullMonitor | None = None) -> JSONValue:
+    outcome = d.execute(command, arguments or {}, monitor=monitor or NullMonitor(),
                         now=FakeClock().now())
     if isinstance(outcome.result, QmpError):
         return {"error": {"class": outcome.result.error_class.value,
@@ -192,5 +177,5 @@ def test_query_chardev_lists_in_qemus_hash_order() -> None:
 
 
 def test_query_chardev_without_socket_details() -> None:
-    assert run(dispatcher(), "query-chardev", monitor=Monitor(["charmonitor"])) == [
+    assert run(dispatcher(), "query-chardev", monitor=NullMonitor(["charmonitor"])) == [
         {"label": "charmonitor", "filename": "disconnected:socket", "frontend-open": True}]

@@ -17,17 +17,7 @@ from hvballoond.machine.machine import Machine
 from hvballoond.machine.units import GiB, MiB
 from hvballoond.qmp.errors import ErrorClass
 from hvballoond.wire.values import JSONObject, JSONValue
-
-
-class Monitor:
-    def enable_capabilities(self, capabilities: list[str]) -> None: ...
-    def request_quit(self) -> None: ...
-    def advance_virtual_clock(self, ns: int) -> None: ...
-    def monitor_chardevs(self) -> list[str]:
-        return []
-
-    def yank_chardev(self, chardev_id: str) -> None:
-        pass
+from tests.fakes import NullMonitor
 
 
 def context() -> CommandContext:
@@ -36,7 +26,7 @@ def context() -> CommandContext:
     machine = Machine(config, host=HostFacts(ram_bytes=23 * GiB), now=clock.now(), device_types=())
     machine.create_default_ram()
     machine.mark_ready()
-    return CommandContext(machine=machine, now=clock.now(), monitor=Monitor(), vm=VmIdentity())
+    return CommandContext(machine=machine, now=clock.now(), monitor=NullMonitor(), vm=VmIdentity())
 
 
 def error_of(call: object, ctx: CommandContext, args: JSONObject) -> tuple[str, str]:

@@ -20,17 +20,7 @@ from hvballoond.machine.errors import MachineError
 from hvballoond.machine.machine import Machine
 from hvballoond.machine.units import GiB
 from hvballoond.wire.values import JSONObject
-
-
-class Monitor:
-    def enable_capabilities(self, capabilities: list[str]) -> None: ...
-    def request_quit(self) -> None: ...
-    def advance_virtual_clock(self, ns: int) -> None: ...
-    def monitor_chardevs(self) -> list[str]:
-        return []
-
-    def yank_chardev(self, chardev_id: str) -> None:
-        pass
+from tests.fakes import NullMonitor
 
 
 def context() -> CommandContext:
@@ -39,7 +29,7 @@ def context() -> CommandContext:
     machine = Machine(config, host=HostFacts(), now=clock.now(), device_types=())
     machine.create_default_ram()
     machine.mark_ready()
-    return CommandContext(machine=machine, now=clock.now(), monitor=Monitor(), vm=VmIdentity())
+    return CommandContext(machine=machine, now=clock.now(), monitor=NullMonitor(), vm=VmIdentity())
 
 
 def error_of(call: object, ctx: CommandContext, args: JSONObject) -> tuple[str, str]:
@@ -151,7 +141,7 @@ def test_qom_list_types_and_properties_of_the_dimm_types() -> None:
     clock = FakeClock()
     config = MachineConfig(ram_size=GiB, maxram_size=16 * GiB, ram_slots=4)
     machine = Machine(config, host=HostFacts(), now=clock.now())
-    ctx = CommandContext(machine=machine, now=clock.now(), monitor=Monitor(), vm=VmIdentity())
+    ctx = CommandContext(machine=machine, now=clock.now(), monitor=NullMonitor(), vm=VmIdentity())
     for abstract in (False, True):
         assert qom.qom_list_types(ctx, {"implements": "pc-dimm", "abstract": abstract}) == [
             {"name": "nvdimm", "parent": "pc-dimm"},

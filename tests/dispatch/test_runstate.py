@@ -20,17 +20,7 @@ from hvballoond.machine.events import (
 )
 from hvballoond.machine.machine import Machine
 from hvballoond.machine.units import GiB
-
-
-class Monitor:
-    def enable_capabilities(self, capabilities: list[str]) -> None: ...
-    def request_quit(self) -> None: ...
-    def advance_virtual_clock(self, ns: int) -> None: ...
-    def monitor_chardevs(self) -> list[str]:
-        return []
-
-    def yank_chardev(self, chardev_id: str) -> None:
-        pass
+from tests.fakes import NullMonitor
 
 
 def context(*, no_shutdown: bool = False) -> CommandContext:
@@ -41,7 +31,7 @@ def context(*, no_shutdown: bool = False) -> CommandContext:
     machine = Machine(config, host=HostFacts(), now=clock.now(), device_types=())
     machine.create_default_ram()
     machine.mark_ready()
-    return CommandContext(machine=machine, now=clock.now(), monitor=Monitor(), vm=VmIdentity())
+    return CommandContext(machine=machine, now=clock.now(), monitor=NullMonitor(), vm=VmIdentity())
 
 
 def last(ctx: CommandContext) -> MachineEvent:

@@ -23,22 +23,10 @@ from hvballoond.machine.startup import StartupOption, create_machine
 from hvballoond.machine.units import GiB
 from hvballoond.qmp.errors import QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
+from tests.fakes import NullMonitor
 
 RECORDED = Path(__file__).resolve().parent.parent / "recorded"
 
-
-class _Monitor:
-    def enable_capabilities(self, capabilities: list[str]) -> None: ...
-
-    def request_quit(self) -> None: ...
-
-    def advance_virtual_clock(self, ns: int) -> None: ...
-
-    def monitor_chardevs(self) -> list[str]:
-        return ["monitor0"]
-
-    def yank_chardev(self, chardev_id: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -69,7 +57,7 @@ class Vm:
         """Run a command; returns ``{"return": ...}`` or ``{"error": {...}}``. Events the
         command caused are appended to :attr:`events`."""
         outcome = self.dispatcher.execute(
-            command, arguments or {}, monitor=_Monitor(), now=self.clock.now()
+            command, arguments or {}, monitor=NullMonitor(["monitor0"]), now=self.clock.now()
         )
         self._collect(outcome.events)
         if isinstance(outcome.result, QmpError):
