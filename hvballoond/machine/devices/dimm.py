@@ -27,7 +27,7 @@ from hvballoond.machine.devices.common import (
 from hvballoond.machine.devices.guest import device_guest
 from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
-from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
+from hvballoond.machine.memdev.device import BackendRegionDevice, DeviceRegion
 from hvballoond.machine.qdev import Device
 from hvballoond.machine.qom import BoolCodec, IntCodec, Property, SizeCodec, StrCodec
 from hvballoond.machine.units import align_down, hx, u64
@@ -52,7 +52,7 @@ class DimmSlots:
         self.taken: dict[int, PcDimm] = {}
 
 
-class PcDimm(Device, MemoryDevice):
+class PcDimm(Device, BackendRegionDevice):
     """``pc-dimm``: a DIMM memory module."""
 
     TYPE = "pc-dimm"
@@ -109,20 +109,6 @@ class PcDimm(Device, MemoryDevice):
         return region.size
 
     # -- memory-device hooks ----------------------------------------------------------------
-
-    def md_id(self) -> str | None:
-        return self.id
-
-    def md_region(self) -> DeviceRegion | None:
-        if self.memdev is None:
-            raise MachineError("'memdev' property must be set")
-        return DeviceRegion(self.memdev.size, self.memdev.alignment)
-
-    def md_addr(self) -> int:
-        return self.addr
-
-    def md_set_addr(self, addr: int) -> None:
-        self.addr = addr
 
     def md_info(self) -> JSONObject:
         assert self.memdev is not None

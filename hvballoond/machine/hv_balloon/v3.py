@@ -23,7 +23,7 @@ from hvballoond.machine.errors import MachineError
 from hvballoond.machine.events import MachineEvent
 from hvballoond.machine.hv_balloon.device import HvBalloon, find_hv_balloon
 from hvballoond.machine.hv_balloon.our_range import OurRange
-from hvballoond.machine.memdev.device import DeviceRegion, MemoryDevice
+from hvballoond.machine.memdev.device import BackendRegionDevice
 from hvballoond.machine.memdev.machine_manager import memory_devices
 from hvballoond.machine.memory_map import FlatRange, RegionKind
 from hvballoond.machine.qdev import Device
@@ -54,7 +54,7 @@ class HapvdimmGate:
         self.allowed = False
 
 
-class MemHapvdimm(Device, MemoryDevice):
+class MemHapvdimm(Device, BackendRegionDevice):
     """``mem-hapvdimm``: "vDIMM for a hot add protocol" (seed patch 1/3)."""
 
     TYPE = "mem-hapvdimm"
@@ -106,20 +106,6 @@ class MemHapvdimm(Device, MemoryDevice):
         return region.size
 
     # -- memory-device hooks ----------------------------------------------------------------
-
-    def md_id(self) -> str | None:
-        return self.id
-
-    def md_region(self) -> DeviceRegion | None:
-        if self.memdev is None:
-            raise MachineError("'memdev' property must be set")
-        return DeviceRegion(self.memdev.size, self.memdev.alignment)
-
-    def md_addr(self) -> int:
-        return self.addr
-
-    def md_set_addr(self, addr: int) -> None:
-        self.addr = addr
 
     def md_min_alignment(self) -> int:
         # memory_device_pre_plug() with the ``align`` property when it is not 0.

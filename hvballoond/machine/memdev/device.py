@@ -8,11 +8,15 @@ defaults, exactly like the class hooks of hw/mem/memory-device.h.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from hvballoond.machine.errors import MachineError
 from hvballoond.wire.values import JSONObject
 
-__all__ = ["DeviceRegion", "MemoryDevice", "display_id"]
+if TYPE_CHECKING:
+    from hvballoond.machine.backends import MemoryBackend
+
+__all__ = ["BackendRegionDevice", "DeviceRegion", "MemoryDevice", "display_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,29 @@ class MemoryDevice:
         """The ``query-memory-devices`` element (``{"type": ..., "data": {...}}``), with
         members in QAPI schema order."""
         raise NotImplementedError
+
+
+class BackendRegionDevice(MemoryDevice):
+    """Hooks of the DIMM-like devices whose region is their whole ``memdev`` and whose
+    address property is ``addr`` (pc-dimm, nvdimm, the seed's mem-hapvdimm)."""
+
+    id: str | None
+    memdev: MemoryBackend | None
+    addr: int
+
+    def md_id(self) -> str | None:
+        return self.id
+
+    def md_region(self) -> DeviceRegion | None:
+        if self.memdev is None:
+            raise MachineError("'memdev' property must be set")
+        return DeviceRegion(self.memdev.size, self.memdev.alignment)
+
+    def md_addr(self) -> int:
+        return self.addr
+
+    def md_set_addr(self, addr: int) -> None:
+        self.addr = addr
 
 
 def display_id(device: MemoryDevice) -> str:
