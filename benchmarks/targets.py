@@ -11,6 +11,11 @@ from benchmarks.results import MetricSummary
 
 __all__ = ["Status", "Target", "TargetKind", "Verdict", "evaluate", "targets_for"]
 
+# The issue sets the creation target at 4,096 backends because QEMU's cost per object-add
+# grows with the number of backends; at the quick run's size both sides are dominated by the
+# round trip, so a smaller run does not judge it.
+CREATION_TARGET_BACKENDS = 4096
+
 
 class TargetKind(StrEnum):
     """How a target's value is computed and compared."""
@@ -82,7 +87,10 @@ def targets_for(scale: Scale) -> list[Target]:
     out += [
         Target("concurrent.ops_per_s", ratio, 2.0, "≥ 2× QEMU"),
         Target(f"dimms.qmd_at_{max(scale.dimm_checkpoints)}_us", ratio_max, 0.2, "≤ 0.2× QEMU"),
-        Target("backends.create_total_ms", ratio_max, 0.05, "≤ 0.05× QEMU"),
+    ]
+    if scale.backends >= CREATION_TARGET_BACKENDS:
+        out.append(Target("backends.create_total_ms", ratio_max, 0.05, "≤ 0.05× QEMU"))
+    out += [
         Target("backends.query_memdev_ms", ratio_max, 0.1, "≤ 0.1× QEMU"),
         Target("schema.median_ms", ratio_max, 0.25, "≤ 0.25× QEMU"),
         Target("hv_ranges.ranges_per_s", TargetKind.AT_LEAST, 1e6, "≥ 1,000,000/s"),

@@ -18,7 +18,7 @@ Public surface for the devices/balloon engineers:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Protocol
@@ -464,6 +464,25 @@ class MemoryBackend(QomObject):
                 raise MachineError(f"Invalid host-nodes value: {node}")
         self.host_nodes.update(nodes)
 
+    def memdev_info(self) -> JSONObject:
+        """The ``query-memdev`` element, members inserted in schema order (§5.8)."""
+        return {
+            "id": self.id,
+            "size": self.size,
+            "merge": self.merge,
+            "dump": self.dump,
+            "prealloc": self.prealloc,
+            "share": self.share,
+            "reserve": self.reserve,
+            "host-nodes": self._host_nodes_json(),
+            "policy": self.policy,
+        }
+
+    def memdev_key(self) -> Hashable:
+        """A value that changes whenever :meth:`memdev_info` would (see ``md_info_key``)."""
+        return (self.id, self.size, self.merge, self.dump, self.prealloc, self.share,
+                self.reserve, frozenset(self.host_nodes) if self.host_nodes else None, self.policy)
+
     def _host_nodes_json(self) -> JSONValue:
         return [int(n) for n in sorted(self.host_nodes)]
 
@@ -614,6 +633,7 @@ class Backends:
         self.object_hooks: list[Callable[[QomObject, bool], None]] = []
         self.defaults = defaults
         self.objects = ObjectsContainer()
+        self._committed = 0  # see committed()
         self._user_types: dict[str, UserObjectType] = {}
         for name, parent, abstract in BACKEND_TYPES:
             qom.types.add(name, parent, abstract=abstract, interfaces=("user-creatable",))
@@ -637,8 +657,13 @@ class Backends:
         ]
 
     def committed(self) -> int:
-        """Bytes committed by all backends in the host model."""
-        return sum(b.committed_bytes for b in self.all())
+        """Bytes committed by all backends in the host model.
+
+        Kept as a running total (a backend's share is fixed once it is created, and only
+        creation and object-del change the set): summing per object-add made creating n
+        backends cost O(n^2).
+        """
+        return self._committed
 
     # -- object-add -------------------------------------------------------------------------
 
@@ -721,6 +746,7 @@ class Backends:
         self._commit(backend)
         self._check_policy(backend)
         backend.created = True
+        self._committed += backend.committed_bytes
         # The RAM block's memory region, as qom-list shows it (``m0[0]``).
         backend.add_child(f"{backend.id}[0]", QomObject("memory-region"))
 
@@ -803,6 +829,8 @@ class Backends:
         if busy:
             raise MachineError(f"object '{obj_id}' is in use, can not be deleted")
         self.objects.remove_child(obj_id)
+        if isinstance(obj, MemoryBackend):
+            self._committed -= obj.committed_bytes
         if not isinstance(obj, MemoryBackend):
             for hook in self.object_hooks:
                 hook(obj, False)
@@ -812,18 +840,4 @@ class Backends:
 
     def query_memdev(self) -> list[JSONObject]:
         """``query-memdev`` elements, members inserted in schema order (§5.8)."""
-        out: list[JSONObject] = []
-        for backend in self.all():
-            entry: JSONObject = {
-                "id": backend.id,
-                "size": backend.size,
-                "merge": backend.merge,
-                "dump": backend.dump,
-                "prealloc": backend.prealloc,
-                "share": backend.share,
-                "reserve": backend.reserve,
-                "host-nodes": backend._host_nodes_json(),
-                "policy": backend.policy,
-            }
-            out.append(entry)
-        return out
+        return [backend.memdev_info() for backend in self.all()]

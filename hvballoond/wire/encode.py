@@ -23,6 +23,7 @@ from typing import Final
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__ = [
+    "PreEncoded",
     "encode",
     "encode_error",
     "encode_pretty",
@@ -60,6 +61,33 @@ _heads: dict[str, tuple[str, str]] = {}
 
 class _TooDeep(Exception):
     pass
+
+
+class PreEncoded(dict[str, JSONValue]):
+    """A read-only JSON object that carries its own compact text.
+
+    Query replies repeat the same entries many times (``query-memdev`` with thousands of
+    backends); callers keep one of these per unchanged entry so that encoding a reply only
+    joins strings. It still is a dict for every other reader (schema checks, HMP, tests);
+    mutating it would leave the text stale, so mutation is refused.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: JSONObject) -> None:
+        super().__init__(value)
+        out: list[str] = []
+        try:
+            _write(value, out, 1)
+            self.text = "".join(out)
+        except _TooDeep:
+            self.text = _write_general(value, pretty=False)
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a PreEncoded object is read-only")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
 
 
 # ------------------------------------------------------------------ key order
@@ -211,6 +239,8 @@ def _write(value: JSONValue, out: list[str], depth: int) -> None:
         out.append(_quote(value))  # type: ignore[arg-type]  # kind is str
     elif kind is int:
         out.append(str(value))
+    elif kind is PreEncoded:
+        out.append(value.text)  # type: ignore[union-attr]  # kind is PreEncoded
     elif isinstance(value, dict):
         if not value:
             out.append("{}")
@@ -226,6 +256,8 @@ def _write(value: JSONValue, out: list[str], depth: int) -> None:
                 out.append(_quote(member))
             elif type(member) is int:
                 out.append(str(member))
+            elif type(member) is PreEncoded:
+                out.append(member.text)
             else:
                 _write(member, out, depth + 1)
         out.append("}")

@@ -117,3 +117,11 @@ def test_collapsed_stacks_are_aggregated_by_self_and_total_time() -> None:
     assert short_frame("meth (/a/b/site-packages/structlog/_native.py)") == (
         "structlog/_native.py:meth"
     )
+
+
+def test_backend_creation_is_judged_only_at_the_issues_size() -> None:
+    def judged(name: str) -> bool:
+        return any(t.metric == "backends.create_total_ms" for t in targets_for(Scale.named(name)))
+
+    assert judged("full") and Scale.named("full").backends == 4096
+    assert not judged("quick") and Scale.named("quick").backends < 4096

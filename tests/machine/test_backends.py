@@ -447,6 +447,39 @@ def test_child_order_is_a_permutation_of_the_live_keys(ops: list[tuple[bool, int
         assert sorted(got) == sorted(live) and len(got) == len(set(got))
 
 
+_KINDS = st.sampled_from(["memory-backend-ram", "memory-backend-memfd", "memory-backend-file"])
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 12), st.integers(1, 8), _KINDS,
+                          st.booleans()), max_size=60))
+def test_committed_total_follows_adds_deletes_and_refusals(
+    ops: list[tuple[bool, int, int, str, bool]],
+) -> None:
+    """The running commit total equals the sum over live backends after every step,
+    whether the step succeeded or was refused (over the limit, duplicate id, bad path)."""
+    backends = make_backends(commit_limit=20 * GiB, probe=FakeProbe({"/d/f": PathInfo()}))
+    for is_add, number, gib, kind, reserve in ops:
+        obj_id = f"m{number}"
+        try:
+            if is_add:
+                # file backends without mem-path (every third id) are refused
+                path: dict[str, JSONValue] = (
+                    {"mem_path": "/d/f"} if kind.endswith("file") and number % 3 else {}
+                )
+                add(backends, obj_id, kind, size=gib * GiB, reserve=reserve, **path)
+            else:
+                backends.object_del(obj_id)
+        except MachineError:
+            pass
+        live = [b for b in backends.objects.children() if isinstance(b, MemoryBackend)]
+        assert backends.committed() == sum(b.committed_bytes for b in live)
+        assert backends.committed() <= 20 * GiB
+    for backend in backends.all():
+        backends.object_del(backend.id)
+    assert backends.committed() == 0
+
+
 # -- user objects -------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hvballoond.wire import encode as encode_module
 from hvballoond.wire.encode import (
+    PreEncoded,
     encode,
     encode_error,
     encode_pretty,
@@ -239,6 +240,47 @@ def test_reply_shortcuts_with_deep_ids() -> None:
     assert encode_error("GenericError", "x", (deep,)) == encode(
         {"error": {"class": "GenericError", "desc": "x"}, "id": deep}
     )
+
+
+json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=5)
+
+
+@settings(max_examples=200, derandomize=True)
+@given(entries=st.lists(json_objects, max_size=4), reply_id=st.none() | st.just((7,)))
+def test_pre_encoded_objects_encode_like_plain_ones(
+    entries: list[JSONObject], reply_id: tuple[JSONValue] | None
+) -> None:
+    cached: list[JSONValue] = [PreEncoded(entry) for entry in entries]
+    plain: list[JSONValue] = list(entries)
+    assert cached == plain
+    assert encode_return(cached, reply_id) == encode_return(plain, reply_id)
+    assert encode({"return": cached}) == encode({"return": plain})
+    assert encode_pretty({"return": cached}) == encode_pretty({"return": plain})
+    for entry in cached:
+        assert isinstance(entry, PreEncoded)
+        assert encode(entry) == encode(dict(entry))
+
+
+def test_pre_encoded_deep_object_and_deep_surroundings() -> None:
+    deep: JSONValue = [[]]
+    for _ in range(600):
+        deep = [deep]
+    entry = PreEncoded({"k": deep})
+    assert encode(entry) == encode({"k": deep})
+    assert encode({"return": [entry], "id": deep}) == encode({"return": [{"k": deep}], "id": deep})
+
+
+def test_pre_encoded_object_is_read_only() -> None:
+    entry = PreEncoded({"a": 1})
+    with pytest.raises(TypeError):
+        entry["b"] = 2
+    with pytest.raises(TypeError):
+        del entry["a"]
+    with pytest.raises(TypeError):
+        entry.update(b=2)
+    with pytest.raises(TypeError):
+        entry.pop("a")
+    assert entry == {"a": 1} and encode(entry) == b'{"a": 1}\r\n'
 
 
 def test_ordered_keys() -> None:

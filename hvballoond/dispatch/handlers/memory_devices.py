@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from operator import methodcaller
+
 from hvballoond.dispatch.context import CommandContext
+from hvballoond.dispatch.entry_cache import EntryCache
 from hvballoond.dispatch.registry import command
 from hvballoond.machine.config import MachineKind
 from hvballoond.machine.devices.acpi_memory import AcpiMemoryHotplug
 from hvballoond.machine.devices.common import memory_devices
 from hvballoond.machine.devices.guest import device_guest
 from hvballoond.machine.errors import MachineError
+from hvballoond.machine.machine import Machine
+from hvballoond.machine.memdev.device import MemoryDevice
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__: list[str] = []
 
 
+# Late-bound, so each device class's own override runs.
+_MD_INFO_KEY: Callable[[MemoryDevice], Hashable] = methodcaller("md_info_key")
+_MD_INFO: Callable[[MemoryDevice], JSONObject] = methodcaller("md_info")
+
+
+class MemoryDeviceEntries(EntryCache):
+    """The machine's encoded ``query-memory-devices`` elements."""
+
+    def __init__(self, machine: Machine) -> None:
+        super().__init__()
+
+
 @command("query-memory-devices")
 def query_memory_devices(ctx: CommandContext, args: JSONObject) -> JSONValue:
-    return [device.md_info() for device in memory_devices(ctx.machine).devices()]
+    return ctx.machine.component(MemoryDeviceEntries).encode_all(
+        memory_devices(ctx.machine).devices(), _MD_INFO_KEY, _MD_INFO
+    )
 
 
 @command("query-acpi-ospm-status")

@@ -3,8 +3,14 @@ query-memory-size-summary (machine-memory.md §4, §5; qmp-protocol.md §10.9)."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from operator import methodcaller
+
 from hvballoond.dispatch.context import CommandContext
+from hvballoond.dispatch.entry_cache import EntryCache
 from hvballoond.dispatch.registry import command
+from hvballoond.machine.backends import MemoryBackend
+from hvballoond.machine.machine import Machine
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__: list[str] = []
@@ -28,9 +34,23 @@ def object_del(ctx: CommandContext, args: JSONObject) -> JSONValue:
     return {}
 
 
+# Late-bound, so a backend class's own override runs.
+_MEMDEV_KEY: Callable[[MemoryBackend], Hashable] = methodcaller("memdev_key")
+_MEMDEV_INFO: Callable[[MemoryBackend], JSONObject] = methodcaller("memdev_info")
+
+
+class MemdevEntries(EntryCache):
+    """The machine's encoded ``query-memdev`` elements."""
+
+    def __init__(self, machine: Machine) -> None:
+        super().__init__()
+
+
 @command("query-memdev")
 def query_memdev(ctx: CommandContext, args: JSONObject) -> JSONValue:
-    return list(ctx.machine.backends.query_memdev())
+    return ctx.machine.component(MemdevEntries).encode_all(
+        ctx.machine.backends.all(), _MEMDEV_KEY, _MEMDEV_INFO
+    )
 
 
 @command("query-memory-size-summary")

@@ -10,6 +10,7 @@ ejects it and DEVICE_DELETED follows (see :mod:`.guest`).
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, ClassVar
 
 from hvballoond.clock import Instant
@@ -123,6 +124,12 @@ class PcDimm(Device, BackendRegionDevice):
         data["hotplugged"] = self.hotplugged
         data["hotpluggable"] = type(self).HOTPLUGGABLE
         return {"type": self.KIND, "data": data}
+
+    def md_info_key(self) -> Hashable:
+        # The backend object stands for its path (its id and parent never change).
+        memdev = self.memdev
+        assert memdev is not None
+        return (self.id, self.addr, memdev.size, self.slot, self.node, memdev, self.hotplugged)
 
     # -- qdev hooks -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ the host sets ``requested-size`` and the guest driver plugs or unplugs blocks in
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Final
 
@@ -483,6 +484,12 @@ class VirtioMemPci(VirtioMdPci):
         data["node"] = vdev.node
         data["memdev"] = vdev.memdev.path
         return {"type": "virtio-mem", "data": data}
+
+    def md_info_key(self) -> Hashable:
+        vdev = self.vdev
+        assert vdev.memdev is not None
+        return (self.id, vdev.addr, vdev.requested_size, vdev.size, vdev.memdev.size,
+                vdev.block_size, vdev.node, vdev.memdev)
 
     # -- qdev hooks -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ unplugged (it has no unplug-request check, so virtio-md-pci refuses).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from hvballoond.machine.backends import MemoryBackend
@@ -83,3 +84,8 @@ class VirtioPmemPci(VirtioMdPci):
         data["size"] = vdev.memdev.size
         data["memdev"] = vdev.memdev.path
         return {"type": "virtio-pmem", "data": data}
+
+    def md_info_key(self) -> Hashable:
+        vdev = self.vdev
+        assert vdev.memdev is not None
+        return (self.id, vdev.addr, vdev.memdev.size, vdev.memdev)

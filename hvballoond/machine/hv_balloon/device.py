@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import uuid
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import structlog
@@ -332,6 +332,11 @@ class HvBalloon(Device, MemoryDevice):
         else:
             data["max-size"] = 0
         return {"type": "hv-balloon", "data": data}
+
+    def md_info_key(self) -> Hashable:
+        if self.memdev is None:
+            return (self.id,)
+        return (self.id, self.addr, self.memdev.size, self.memdev)
 
     def plugged_memory_size(self) -> int | None:
         """query-memory-size-summary: the whole memdev, whatever was hot-added."""

@@ -12,6 +12,7 @@ manager the backend may be deleted (or added again once the guest reconnects).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -125,6 +126,10 @@ class MemHapvdimm(Device, BackendRegionDevice):
         data["hotplugged"] = self.hotplugged
         data["hotpluggable"] = type(self).HOTPLUGGABLE
         return {"type": "dimm", "data": data}
+
+    def md_info_key(self) -> Hashable:
+        assert self.memdev is not None
+        return (self.id, self.addr, self.memdev.size, self.memdev, self.hotplugged)
 
     def plugged_memory_size(self) -> int | None:
         """query-memory-size-summary: the whole backend."""

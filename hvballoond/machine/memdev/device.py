@@ -7,6 +7,7 @@ defaults, exactly like the class hooks of hw/mem/memory-device.h.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -88,6 +89,14 @@ class MemoryDevice:
     def md_info(self) -> JSONObject:
         """The ``query-memory-devices`` element (``{"type": ..., "data": {...}}``), with
         members in QAPI schema order."""
+        raise NotImplementedError
+
+    def md_info_key(self) -> Hashable:
+        """A value that changes whenever :meth:`md_info` would (with the device's type).
+
+        The query caches encoded elements by it; under test every cached element is
+        checked against a fresh one, so a key that misses a member fails loudly.
+        """
         raise NotImplementedError
 
 

@@ -11,7 +11,8 @@
 # installed systemd, otherwise apt would pull the newest one and upgrade systemd with it.
 # No recommends: the network/storage/nodedev drivers, passt, swtpm are not needed.
 # The install is simulated first and refused if it would still upgrade systemd or udev.
-# QEMU 10.0.2 itself comes from ../../../../shared/tools/install-qemu-oracle.sh (CI installs it).
+# Without QEMU on the machine, the suite's QEMU (10.0.x) is installed first, as
+# ../../../../shared/tools/install-qemu-oracle.sh would (which .ci/run runs when it is there).
 set -euo pipefail
 
 suite=bookworm-backports
@@ -53,11 +54,30 @@ if ! grep -rqs "^deb .* $suite " /etc/apt/sources.list /etc/apt/sources.list.d/ 
 fi
 apt-get update -qq
 
+# apt-get install with the given arguments, simulated first and refused if it would upgrade
+# systemd or udev. The maintainer scripts must not try to start services (no systemd runs).
+safe_install() {
+  local plan upgrades bad
+  plan=$(apt-get install --simulate "$@" 2>&1) || { echo "$plan" >&2; exit 1; }
+  # "Inst NAME [OLD] (NEW ...)" is an upgrade of an installed package.
+  upgrades=$(awk '$1 == "Inst" && $3 ~ /^\[/ {print $2}' <<<"$plan")
+  if bad=$(grep -E "$protected" <<<"$upgrades"); then
+    echo "install.sh: the install would upgrade: $bad; refusing" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "$@" >/dev/null
+}
+
+# libvirt-daemon-driver-qemu depends on "qemu-kvm | qemu-system": without QEMU installed apt
+# would pick bookworm's QEMU 7.2. Install the suite's QEMU (10.0.x) first, as
+# ../../../../shared/tools/install-qemu-oracle.sh does; its libraries (seabios,
+# qemu-system-common...) must come from the suite too, hence -t rather than pkg/suite.
+if [[ -z $(version_of qemu-system-x86) ]]; then
+  safe_install --no-install-recommends -t "$suite" qemu-system-x86
+fi
+
 args=(--no-install-recommends)
 for p in "${packages[@]}"; do args+=("$p/$suite"); done
-# libvirt-daemon-driver-qemu depends on "qemu-kvm | qemu-system": without QEMU installed apt
-# would pick bookworm's QEMU 7.2; take the suite's (10.0.x) instead.
-[[ -n $(version_of qemu-system-x86) ]] || args+=("qemu-system-x86/$suite")
 if systemd_version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [[ -n "$systemd_version" ]]; then
   if apt-cache madison systemd-container | awk -F'|' '{gsub(/ /, "", $2); print $2}' \
       | grep -qxF "$systemd_version"; then
@@ -68,15 +88,6 @@ if systemd_version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null) && [[ -n
     exit 1
   fi
 fi
-
-plan=$(apt-get install --simulate "${args[@]}" 2>&1) || { echo "$plan" >&2; exit 1; }
-# "Inst NAME [OLD] (NEW ...)" is an upgrade of an installed package.
-upgrades=$(awk '$1 == "Inst" && $3 ~ /^\[/ {print $2}' <<<"$plan")
-if bad=$(grep -E "$protected" <<<"$upgrades"); then
-  echo "install.sh: the install would upgrade: $bad; refusing" >&2
-  exit 1
-fi
-# The maintainer scripts must not try to start services (there is no systemd running).
-DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${args[@]}" >/dev/null
+safe_install "${args[@]}"
 installed || { echo "install.sh: libvirt $want_version did not install" >&2; exit 1; }
 libvirtd --version
