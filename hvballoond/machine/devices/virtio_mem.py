@@ -365,6 +365,9 @@ class VirtioMem(VirtioMdDevice):
     def driver_step(self, chunk: int, now: Instant) -> tuple[bool, list[MachineEvent]]:
         """One request of the simulated Linux driver, toward ``requested-size``."""
         block = self.block_size
+        # Linux plugs one memory block (``chunk``) per request, or one device block when
+        # those are bigger (its "big block mode").
+        chunk = max(chunk, block)
         if self.size < self.requested_size:
             want = min(chunk, self.requested_size - self.size) // block
             usable = self.usable_region_size // block
