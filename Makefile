@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Where `make run` listens (see README "Quick start").
 RUN_DIR ?= $(CURDIR)/run
+# Where `make interop` leaves virsh's outputs of each run (compared at the end).
+LIBVIRT_RESULTS ?= /tmp/hvb-libvirt-results
 
 .PHONY: all venv run test test-fast lint typecheck schema bench bench-quick oracle interop check golden-update clean
 
@@ -47,9 +49,14 @@ bench-quick: $(STAMP)
 oracle: $(STAMP)
 	$(BIN)/python -m tests.oracle.record_corpus
 
+# The libvirt suite against hvballoond (without and with its simulated guest), then against
+# the real QEMU 10.0.2 without a guest, whose virsh outputs and live XML must be the same.
 interop: $(STAMP)
-	bash tests/interop/libvirt/run.sh --no-guest
-	bash tests/interop/libvirt/run.sh
+	HVB_LIBVIRT_RESULTS=$(LIBVIRT_RESULTS) bash tests/interop/libvirt/run.sh --no-guest
+	HVB_LIBVIRT_RESULTS=$(LIBVIRT_RESULTS) bash tests/interop/libvirt/run.sh
+	HVB_LIBVIRT_RESULTS=$(LIBVIRT_RESULTS) bash tests/interop/libvirt/run.sh --emulator qemu --no-guest
+	$(BIN)/python -m tests.interop.libvirt.compare \
+	    $(LIBVIRT_RESULTS)/virsh-qemu-no-guest.json $(LIBVIRT_RESULTS)/virsh-hvballoond-no-guest.json
 
 check: lint test
 
