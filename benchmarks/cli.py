@@ -18,7 +18,13 @@ from typing import Any
 from benchmarks.harness import Harness
 from benchmarks.machine_info import MachineInfo, collect, load_average
 from benchmarks.model import QEMU, Metric, Sample, Scale
-from benchmarks.report import RunInfo, performance_doc, result_markdown
+from benchmarks.report import (
+    RunInfo,
+    performance_doc,
+    readme_summary,
+    result_markdown,
+    with_readme_summary,
+)
 from benchmarks.results import MetricSummary, ResultLog, Results, RunError
 from benchmarks.servers import ServerKind, benchmark_environment, find_hvballoond, find_qemu
 from benchmarks.targets import Verdict, evaluate, targets_for
@@ -29,6 +35,7 @@ __all__ = ["main"]
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 DEFAULT_DOC = ROOT / "docs" / "performance.md"
+README = ROOT / "README.md"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -253,6 +260,13 @@ def _report(run: _Run, summary_path: Path, doc: Path | None) -> None:
             encoding="utf-8",
         )
         print(f"performance page: {doc}")
+        if doc.resolve() == DEFAULT_DOC:
+            summary = readme_summary(run.info, titles, metrics, summaries, verdicts)
+            README.write_text(
+                with_readme_summary(README.read_text(encoding="utf-8"), summary),
+                encoding="utf-8",
+            )
+            print(f"README performance summary: {README}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

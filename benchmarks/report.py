@@ -70,6 +70,8 @@ def markdown_table(
     metrics: Sequence[tuple[str, Metric]],
     summaries: Mapping[str, MetricSummary],
     verdicts: Sequence[Verdict],
+    *,
+    only_targets: bool = False,
 ) -> str:
     """The results table: one row per metric measured, plus a row per derived target.
 
@@ -78,6 +80,7 @@ def markdown_table(
         metrics: ``(workload name, metric)`` in display order.
         summaries: by metric key.
         verdicts: the targets' verdicts.
+        only_targets: leave out the rows that carry no target.
     """
     direct: dict[str, Verdict] = {}
     derived: dict[str, list[Verdict]] = {}
@@ -103,6 +106,8 @@ def markdown_table(
             if owner != workload or summary is None:
                 continue
             judged = direct.get(metric.key)
+            if only_targets and judged is None:
+                continue
             cells = [
                 title,
                 metric.label,
@@ -286,3 +291,40 @@ one {info.mode} run on the machine described here. Re-run it to refresh the page
 ### hvballoond/QEMU pair by pair
 
 {_pair_details(metrics, summaries)}{_errors(errors)}"""
+
+
+README_BEGIN = "<!-- benchmark summary: written by `make bench` (benchmarks/report.py) -->"
+README_END = "<!-- end of benchmark summary -->"
+
+
+def readme_summary(
+    info: RunInfo,
+    titles: Mapping[str, str],
+    metrics: Sequence[tuple[str, Metric]],
+    summaries: Mapping[str, MetricSummary],
+    verdicts: Sequence[Verdict],
+) -> str:
+    """The README's generated part of the performance section: the run and its targets."""
+    qemu = info.qemu or "no QEMU (hvballoond only)"
+    return (
+        f"Latest {info.mode} run (`{info.command}`, {info.date}, {info.duration_s / 60:.0f} min): "
+        f"{info.machine}; against {qemu}; load average {_load(info.load_start)} at the start. "
+        "The rows that carry a target:\n\n"
+        + markdown_table(titles, metrics, summaries, verdicts, only_targets=True)
+        + "\n"
+        + _tally(verdicts)
+        + "\n"
+    )
+
+
+def with_readme_summary(readme: str, summary: str) -> str:
+    """``readme`` with the text between :data:`README_BEGIN` and :data:`README_END` replaced.
+
+    Raises:
+        ValueError: the markers are missing.
+    """
+    start = readme.find(README_BEGIN)
+    end = readme.find(README_END, start)
+    if start < 0 or end < 0:
+        raise ValueError("the README has no benchmark summary markers")
+    return readme[: start + len(README_BEGIN)] + "\n" + summary + readme[end:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,10 @@ def test_quotient_targets_divide_hvballoond_medians_and_skip_what_is_missing() -
     assert second.value is None and second.status is Status.NA
     table = markdown_table({"w": "W"}, [("w", num), ("w", den)], summaries, [first])
     assert "| W | a | — | 2.00 µs (1.00–3.00) | — |  |  |" in table
+    targeted = markdown_table({"w": "W"}, [("w", num), ("w", den)], summaries, [first],
+                              only_targets=True)
+    assert "| W | a |" not in targeted and "| W | b |" not in targeted
+    assert "**PASS**" in targeted  # the derived row of the quotient target stays
 
 
 @pytest.mark.parametrize("name", ["full", "quick", "tiny"])
@@ -125,3 +130,21 @@ def test_backend_creation_is_judged_only_at_the_issues_size() -> None:
 
     assert judged("full") and Scale.named("full").backends == 4096
     assert not judged("quick") and Scale.named("quick").backends < 4096
+
+
+def test_readme_summary_replaces_only_the_marked_part() -> None:
+    from benchmarks.report import README_BEGIN, README_END, with_readme_summary
+
+    readme = f"# x\n\nbefore\n{README_BEGIN}\nold table\n{README_END}\nafter\n"
+    updated = with_readme_summary(readme, "new table\n")
+    assert updated == f"# x\n\nbefore\n{README_BEGIN}\nnew table\n{README_END}\nafter\n"
+    assert with_readme_summary(updated, "new table\n") == updated
+    with pytest.raises(ValueError):
+        with_readme_summary("no markers", "x")
+
+
+def test_the_readme_carries_the_markers() -> None:
+    from benchmarks.report import README_BEGIN, README_END
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert text.index(README_BEGIN) < text.index(README_END)
