@@ -274,8 +274,9 @@ one {info.mode} run on the machine described here. Re-run it to refresh the page
 
 ## Reproducing
 
-- `make bench`: this page (about a quarter of an hour here, most of it QEMU creating 4,096
-  backends); `make bench-quick`: small sizes, under a minute, no page. Results land in
+- `make bench`: this page and the README's summary (about a quarter of an hour here, most of
+  it QEMU creating 4,096 backends); `make bench-quick`: small sizes, under a minute, no page.
+  hvballoond's bytecode is compiled first, as an installed package has it. Results land in
   `benchmarks/results/` (`DATE-MODE.jsonl`, one record per sample, and `DATE-MODE.md`).
 - `python -m benchmarks --only rtt,pipelined --pairs 3` runs a subset;
   `python -m benchmarks --render benchmarks/results/DATE-full.jsonl` rebuilds the tables
