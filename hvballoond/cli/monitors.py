@@ -23,6 +23,8 @@ class EndpointKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MonitorEndpoint:
+    """One QMP monitor's socket: listening or connecting, UNIX, TCP or an inherited fd."""
+
     chardev_id: str  # "compat_monitor0" for -qmp; the -chardev id otherwise
     kind: EndpointKind
     server: bool
@@ -72,6 +74,8 @@ def _bool(prefix: str, key: str, value: str | None) -> bool:
 
 @dataclass(slots=True)
 class _SocketOpts:
+    """The socket chardev options a monitor endpoint is built from."""
+
     path: str | None = None
     host: str | None = None
     port: str | None = None

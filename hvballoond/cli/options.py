@@ -155,12 +155,16 @@ OWN_OPTIONS: dict[str, bool] = {
 
 @dataclass(frozen=True, slots=True)
 class Option:
+    """One command-line option and its value (None for a flag)."""
+
     name: str  # without dashes
     value: str | None
 
 
 @dataclass(slots=True)
 class CommandLine:
+    """The command line sorted by what each option is for."""
+
     machine: list[Option] = field(default_factory=list)
     monitors: list[Option] = field(default_factory=list)
     process: dict[str, str | None] = field(default_factory=dict)

@@ -7,7 +7,7 @@ delivered before the reply (qmp-protocol.md §8.3).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,7 @@ class Dispatcher:
         *,
         machine: Machine,
         vm: VmIdentity,
-        handlers: dict[str, Handler],
+        handlers: Mapping[str, Handler],
         validate: ArgumentValidator,
         probe: ProbeStore | None = None,
     ) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hvballoond.dispatch import handlers as handler_modules
-from hvballoond.dispatch import hmp as hmp_modules
 from hvballoond.dispatch.registry import HANDLERS, Handler
 from hvballoond.qapi import validation as qapi_validation  # pydantic-free: lean start-up
 from hvballoond.qapi.generated.specs import COMMANDS
@@ -22,15 +23,15 @@ _loaded = False
 
 
 def load_handlers() -> None:
-    """Import every handler module once (each registers its commands)."""
+    """Make every command's handler known (its module is imported when it first runs)."""
     global _loaded
     if not _loaded:
-        handler_modules.load_all()
-        hmp_modules.load_all()
+        handler_modules.declare()
         _loaded = True
 
 
-def handlers() -> dict[str, Handler]:
+def handlers() -> Mapping[str, Handler]:
+    """Every command's handler (a handler's module is imported on its first lookup)."""
     load_handlers()
     return HANDLERS
 

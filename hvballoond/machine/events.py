@@ -50,27 +50,31 @@ class ShutdownCause(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Shutdown:
+    """SHUTDOWN: the VM shut down (or is about to exit), and why."""
+
     reason: ShutdownCause
 
 
 @dataclass(frozen=True, slots=True)
 class Reset:
+    """RESET: a system reset happened, and why."""
+
     reason: ShutdownCause
 
 
 @dataclass(frozen=True, slots=True)
 class Stopped:
-    pass
+    """STOP: the VM stopped running."""
 
 
 @dataclass(frozen=True, slots=True)
 class Resumed:
-    pass
+    """RESUME: the VM runs again."""
 
 
 @dataclass(frozen=True, slots=True)
 class Powerdown:
-    pass
+    """POWERDOWN: an ACPI power button press was sent to the guest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class DeviceDeleted:
 
 @dataclass(frozen=True, slots=True)
 class DeviceUnplugGuestError:
+    """The guest refused to release a device; ``device`` as in :class:`DeviceDeleted`."""
+
     device: str | None
     path: str
 

@@ -140,16 +140,17 @@ class Machine:
         self._reset_listeners: list[ResetListener] = []
         self.qdev = Qdev(self)
         self.machine_object = build_machine_tree(self)
-        if device_types is None or object_types is None:
-            from hvballoond.machine.catalog import builtin_device_types, builtin_object_types
-
-            if device_types is None:
-                device_types = builtin_device_types()
-            if object_types is None:
-                object_types = builtin_object_types()
-        for cls in device_types:
+        for cls in device_types or ():
             self.qdev.register(cls)
-        for spec in object_types:
+        if device_types is None or object_types is None:
+            # The device packages are imported when first used (catalog.py).
+            from hvballoond.machine.catalog import declare_types
+
+            declare_types(
+                self.qdev if device_types is None else None,
+                self.backends if object_types is None else None,
+            )
+        for spec in object_types or ():
             self.backends.register_object_type(spec)
 
     # -- facts ------------------------------------------------------------------------------

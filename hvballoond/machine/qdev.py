@@ -54,7 +54,7 @@ instance of a type to list its properties.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -398,6 +398,8 @@ class Qdev:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self._classes: dict[str, type[Device]] = {}
+        # Declared device types whose classes are imported on first use (see declare()).
+        self._deferred: dict[str, Callable[[], Iterable[type[Device]]]] = {}
         self._anon_count = 0
         self.buses: list[Bus] = []
         self.peripheral = HashOrderedContainer()
@@ -413,9 +415,32 @@ class Qdev:
         self.machine.types.register(cls.qom_type_info())
         self._classes[cls.TYPE] = cls
 
+    def declare(
+        self,
+        qom_types: Iterable[QomType],
+        drivers: Iterable[str],
+        load: Callable[[], Iterable[type[Device]]],
+    ) -> None:
+        """Make device types known before their classes are imported.
+
+        ``qom_types`` are registered at once; ``load`` is called the first time the class
+        of one of ``drivers`` is needed and returns the classes, which are then registered
+        like :meth:`register` does (a QOM type that differs from the declared one raises).
+        """
+        for qom_type in qom_types:
+            self.machine.types.register(qom_type)
+        for driver in drivers:
+            self._deferred[driver] = load
+
     def device_class(self, driver: str) -> type[Device] | None:
-        """The class registered for ``driver``."""
-        return self._classes.get(driver)
+        """The class registered (or declared) for ``driver``."""
+        cls = self._classes.get(driver)
+        if cls is None and driver in self._deferred:
+            for loaded in self._deferred.pop(driver)():
+                self._deferred.pop(loaded.TYPE, None)
+                self.register(loaded)
+            cls = self._classes.get(driver)
+        return cls
 
     # -- buses ------------------------------------------------------------------------------
 
@@ -525,7 +550,7 @@ class Qdev:
             raise MachineError(f"'{driver}' is not a valid device model name")
         if known.abstract:
             raise MachineError("Parameter 'driver' expects a non-abstract device type")
-        cls = self._classes.get(driver)
+        cls = self.device_class(driver)
         if cls is None or not cls.USER_CREATABLE:
             raise MachineError("Parameter 'driver' expects a pluggable device type")
         return cls

@@ -237,6 +237,8 @@ def _parse_overcommit(text: str) -> bool | None:
 
 @dataclass(slots=True)
 class _Parsed:
+    """What the parse phase collected, in command-line order."""
+
     memory: list[str] = dataclasses.field(default_factory=list)
     machine: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     objects: list[tuple[str, JSONObject]] = dataclasses.field(default_factory=list)

@@ -13,6 +13,11 @@ Runtime API::
     from hvballoond.probe.cpus import cpu_table
     table = cpu_table("qemu64", Accel.TCG)  # -> the table (shared: do not modify) | None
 
+Every machine builds its boot CPU, QEMU's default ``qemu64``, at start-up: that model's tables
+come from :mod:`hvballoond.probe.qemu64_tables`, a copy generated from the data file in the
+form lookups return (``python -m hvballoond.probe.cpus`` rewrites it; a test checks that it
+matches), so that start-up neither decompresses nor converts the file.
+
 The file holds ``{"format": 1, "meta": {...}, "tables": [TABLE, ...]}``. A table::
 
     {"model": "qemu64", "accel": "tcg", "type": "qemu64-x86_64-cpu",
@@ -37,17 +42,23 @@ hyper-threading bits of CPUID). Values that depend on the CPU's place in the top
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from hvballoond.probe.store import Accel, StoreError, insertion_order
+from hvballoond.probe.store import (
+    Accel,
+    StoreError,
+    gzipped_json,
+    insertion_order,
+    package_data,
+    read_gzipped_json,
+)
 from hvballoond.wire.values import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "CPU_DATA_FILE",
@@ -59,11 +70,15 @@ __all__ = [
     "default_cpu_tables",
     "dump_cpu_tables",
     "load_cpu_tables",
+    "qemu64_module_source",
     "table_key",
+    "write_qemu64_module",
 ]
 
 CPU_DATA_FILE: Final = "qemu-10.0.2-x86_64-cpus.json.gz"
 _FORMAT: Final = 1
+#: The model whose tables :mod:`hvballoond.probe.qemu64_tables` holds.
+_BOOT_MODEL: Final = "qemu64"
 
 _KEYS: Final = frozenset({"name", "type", "value", "get-error", "set-error", "writable"})
 
@@ -215,27 +230,84 @@ def load_cpu_tables(source: Path | bytes) -> CpuTables:
         StoreError: The content is not valid.
         OSError: The file cannot be read.
     """
-    data = source.read_bytes() if isinstance(source, Path) else source
-    try:
-        document = json.loads(gzip.decompress(data))
-    except (OSError, EOFError, ValueError) as exc:
-        raise StoreError(f"not a gzip'd JSON document: {exc}") from None
-    return CpuTables.from_json(document)
+    return CpuTables.from_json(read_gzipped_json(source))
 
 
 def dump_cpu_tables(tables: CpuTables) -> bytes:
     """The gzip'd JSON bytes of the tables (deterministic)."""
-    text = json.dumps(tables.to_json(), ensure_ascii=False, separators=(",", ":"))
-    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    return gzipped_json(tables.to_json())
 
 
 @cache
 def default_cpu_tables() -> CpuTables:
     """The tables shipped with the package (loaded once, on first use)."""
-    data = resources.files("hvballoond.probe").joinpath("data", CPU_DATA_FILE).read_bytes()
-    return load_cpu_tables(data)
+    return load_cpu_tables(package_data(CPU_DATA_FILE))
 
 
 def cpu_table(model: str, accel: Accel | str) -> JSONObject | None:
-    """:meth:`CpuTables.table` on the shipped tables."""
+    """:meth:`CpuTables.table` on the shipped tables (qemu64's from their generated copy)."""
+    if model == _BOOT_MODEL:
+        from hvballoond.probe.qemu64_tables import TABLES
+
+        return TABLES.get(str(accel))
     return default_cpu_tables().table(model, accel)
+
+
+def qemu64_module_source(tables: CpuTables) -> str:
+    """The source of :mod:`hvballoond.probe.qemu64_tables` for ``tables``: qemu64's table
+    under each accelerator, exactly as :meth:`CpuTables.table` returns it (one property per
+    line)."""
+    lines = [
+        '"""qemu64\'s CPU tables as :func:`hvballoond.probe.cpus.cpu_table` returns them.',
+        "",
+        f"Generated from data/{CPU_DATA_FILE}: do not edit.",
+        "``python -m hvballoond.probe.cpus`` rewrites this file from the data file",
+        "(tests/probe/test_qemu64_tables.py checks that they agree). Object members are in",
+        "insertion order (see :func:`hvballoond.probe.store.insertion_order`); the tables are",
+        "shared: do not modify them.",
+        '"""',
+        "# ruff: noqa: E501",
+        "",
+        "from typing import Final",
+        "",
+        "from hvballoond.wire.values import JSONObject",
+        "",
+        "TABLES: Final[dict[str, JSONObject]] = {",
+    ]
+    for accel in Accel:
+        table = tables.table(_BOOT_MODEL, accel)
+        if table is None:
+            continue
+        lines.append(f"    {accel.value!r}: {{")
+        for key, value in table.items():
+            if key == "properties" and isinstance(value, list):
+                lines.append(f"        {key!r}: [")
+                lines += [f"            {_literal(row)}," for row in value]
+                lines.append("        ],")
+            else:
+                lines.append(f"        {key!r}: {_literal(value)},")
+        lines.append("    },")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _literal(value: JSONValue) -> str:
+    """``value`` as a Python literal that builds it again, member order included."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {_literal(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    return repr(value)
+
+
+def write_qemu64_module() -> Path:
+    """Rewrite :mod:`hvballoond.probe.qemu64_tables` from the shipped data file."""
+    from pathlib import Path
+
+    target = Path(__file__).with_name("qemu64_tables.py")
+    target.write_text(qemu64_module_source(default_cpu_tables()))
+    return target
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_qemu64_module()}")

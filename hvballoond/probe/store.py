@@ -17,18 +17,18 @@ are shared: callers must not change them.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from importlib import resources
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from hvballoond.qmp.errors import ErrorClass, QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "DATA_FILE",
@@ -40,11 +40,14 @@ __all__ = [
     "canonical_arguments",
     "default_store",
     "dump",
+    "gzipped_json",
     "insertion_order",
     "load",
     "lookup",
     "merge_entries",
     "miss_error",
+    "package_data",
+    "read_gzipped_json",
 ]
 
 FORMAT: Final = 1
@@ -260,25 +263,52 @@ def load(source: Path | bytes) -> ProbeStore:
         StoreError: The content is not a valid store.
         OSError: The file cannot be read.
     """
-    data = source.read_bytes() if isinstance(source, Path) else source
-    try:
-        document = json.loads(gzip.decompress(data))
-    except (OSError, EOFError, ValueError) as exc:
-        raise StoreError(f"not a gzip'd JSON document: {exc}") from None
-    return ProbeStore.from_json(document)
+    return ProbeStore.from_json(read_gzipped_json(source))
 
 
 def dump(store: ProbeStore) -> bytes:
     """The gzip'd JSON bytes of a store (deterministic: no file name or time in the header)."""
-    text = json.dumps(store.to_json(), ensure_ascii=False, separators=(",", ":"))
-    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    return gzipped_json(store.to_json())
 
 
 @cache
 def default_store() -> ProbeStore:
     """The store shipped with the package (loaded once, on first use)."""
-    data = resources.files("hvballoond.probe").joinpath("data", DATA_FILE).read_bytes()
-    return load(data)
+    return load(package_data(DATA_FILE))
+
+
+def package_data(name: str) -> bytes:
+    """The bytes of ``data/<name>``, shipped with this package."""
+    # Imported here: importlib.resources costs start-up time, and only probe mode (and the
+    # tools) read the data files.
+    from importlib import resources
+
+    return resources.files("hvballoond.probe").joinpath("data", name).read_bytes()
+
+
+def read_gzipped_json(source: Path | bytes) -> JSONValue:
+    """The JSON document in a gzip'd file (a path, or its bytes).
+
+    Raises:
+        StoreError: The content is not gzip'd JSON.
+        OSError: The file cannot be read.
+    """
+    import gzip
+
+    data = source if isinstance(source, bytes) else source.read_bytes()
+    try:
+        document: JSONValue = json.loads(gzip.decompress(data))
+    except (OSError, EOFError, ValueError) as exc:
+        raise StoreError(f"not a gzip'd JSON document: {exc}") from None
+    return document
+
+
+def gzipped_json(document: JSONValue) -> bytes:
+    """``document`` as compact, gzip'd JSON (deterministic: no file name or time in the header)."""
+    import gzip
+
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
 
 
 def lookup(

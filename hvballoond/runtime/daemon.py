@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import structlog
 
@@ -55,6 +54,8 @@ class StartupFailure(Exception):
 
 @dataclass(slots=True)
 class DaemonSettings:
+    """Everything :func:`serve` needs, decided from the command line."""
+
     startup_options: list[StartupOption]
     endpoints: list[MonitorEndpoint]
     identity: VmIdentity
@@ -140,8 +141,10 @@ async def serve(
     vm.rearm_timers()
     # Everything built so far lives as long as the VM: keep it out of the collector's way
     # (garbage collection was a third of object-add's cost with thousands of backends).
-    gc.collect()
+    # No collection first: start-up leaves next to no cyclic garbage (a full collection here
+    # found 5 unreachable objects among ~28,000, and took 6-14 ms before the greeting).
     gc.freeze()
+    gc.enable()  # the command line turns it off for start-up (cli.main)
     try:
         code = await exit_future
     finally:
@@ -158,7 +161,8 @@ async def serve(
 
 def _write_pidfile(path: str) -> None:
     try:
-        Path(path).write_text(f"{os.getpid()}\n")
+        with open(path, "w") as pidfile:
+            pidfile.write(f"{os.getpid()}\n")
     except OSError as err:
         raise StartupFailure(
             f"cannot create PID file: Could not create '{path}': {err.strerror}"
@@ -167,7 +171,9 @@ def _write_pidfile(path: str) -> None:
 
 def _remove_pidfile(path: str) -> None:
     try:
-        if Path(path).read_text().strip() == str(os.getpid()):
+        with open(path) as pidfile:
+            text = pidfile.read()
+        if text.strip() == str(os.getpid()):
             os.unlink(path)
     except OSError:
         pass

@@ -5,17 +5,22 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
 
 from hvballoond.machine.backends import PathInfo
 from hvballoond.machine.config import HostFacts
 
 __all__ = ["DirectoryFileProbe", "probe_host"]
 
+
+def _read_text(path: str) -> str:
+    with open(path) as file:
+        return file.read()
+
+
 def _meminfo() -> dict[str, int]:
     values: dict[str, int] = {}
     try:
-        text = Path("/proc/meminfo").read_text()
+        text = _read_text("/proc/meminfo")
     except OSError:
         return values
     for line in text.splitlines():
@@ -28,7 +33,7 @@ def _meminfo() -> dict[str, int]:
 
 def _read_int(path: str, default: int) -> int:
     try:
-        return int(Path(path).read_text().split()[0])
+        return int(_read_text(path).split()[0])
     except (OSError, ValueError, IndexError):
         return default
 
@@ -109,7 +114,7 @@ class DirectoryFileProbe:
         real = os.path.realpath(path)
         best, size = "", os.sysconf("SC_PAGE_SIZE")
         try:
-            mounts = Path("/proc/mounts").read_text().splitlines()
+            mounts = _read_text("/proc/mounts").splitlines()
         except OSError:
             return size
         for line in mounts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import socket
 import stat
@@ -28,6 +27,8 @@ class EndpointError(Exception):
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # only TCP endpoints need it: spare start-up the import
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from hvballoond.dispatch.context import CommandContext
-from hvballoond.dispatch.hmp.interpreter import run_hmp
 from hvballoond.dispatch.registry import HANDLERS, command
 from hvballoond.machine.events import Shutdown, ShutdownCause
 from hvballoond.probe.store import Accel
 from hvballoond.probe.store import lookup as probe_lookup
-from hvballoond.qapi.generated.introspection import INTROSPECTION
 from hvballoond.qapi.generated.specs import COMMANDS
 from hvballoond.qmp.errors import ErrorClass, QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
@@ -37,6 +35,10 @@ def query_commands(ctx: CommandContext, args: JSONObject) -> JSONValue:
 
 @command("query-qmp-schema")
 def query_qmp_schema(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    # Imported on first use, like HMP below: this module answers the first command of every
+    # connection (qmp_capabilities), so what it imports up front delays the first reply.
+    from hvballoond.qapi.generated.introspection import INTROSPECTION
+
     return INTROSPECTION
 
 
@@ -95,6 +97,8 @@ def human_monitor_command(ctx: CommandContext, args: JSONObject) -> JSONValue:
         raise QmpError("Parameter 'cpu-index' expects a CPU number")
     line = args["command-line"]
     assert isinstance(line, str)
+    from hvballoond.dispatch.hmp.interpreter import run_hmp
+
     return run_hmp(ctx, line)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hvballoond.dispatch.hmp import load_all
 from hvballoond.dispatch.hmp.registry import (
     HMP_COMMANDS,
     HMP_INFO,
@@ -143,6 +144,7 @@ def _invoke(ctx: CommandContext, entry: HmpCommand, rest: str, typed: str) -> st
 
 def run_hmp(ctx: CommandContext, command_line: str) -> str:
     """Run one HMP command line; never raises for anything the user typed."""
+    load_all()
     text = command_line
     pos = _skip_space(text, 0)
     if pos >= len(text):

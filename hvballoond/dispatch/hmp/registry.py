@@ -57,6 +57,8 @@ F = TypeVar("F", bound=HmpHandler)
 
 @dataclass(frozen=True, slots=True)
 class HmpCommand:
+    """One entry of QEMU's HMP command table (top-level or ``info``)."""
+
     names: str  # as in QEMU's table, aliases included: "stop|s"
     params: str  # the help's parameter text: "target", "[subcommand]", ""
     help: str
