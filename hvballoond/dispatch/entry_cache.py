@@ -2,11 +2,15 @@
 
 ``query-memory-devices`` and ``query-memdev`` answer with one entry per device or backend,
 and encoding those entries is most of what the commands cost. The machine gives every such
-object a *content key*: a hashable value that changes whenever its entry would. A cache maps
-``(type, content key)`` to the encoded entry, so it needs no invalidation: an object whose
-key changed simply misses. Each query replaces the map with the entries it just used, so the
-cache never holds more than the live objects. Under test (strict schema checking) every hit
-is rebuilt and compared, so a key that misses a field fails the test that changed it.
+object a *content key*: a value that changes whenever its entry would. The cache keeps, per
+object, the key its entry was built from; an object whose key changed (or a new object)
+misses and is rebuilt, so nothing needs invalidating. Each query replaces the map with the
+entries it just used, so the cache never holds more than the live objects. A query may also
+pass a *list token* that changes whenever any listed object, or the list itself, may have
+changed: while it stays the same the previous reply's list is reused without visiting the
+objects. Under test (strict
+schema checking) every hit, and every reuse of a whole list, is rebuilt and compared, so a key
+or token that misses a change fails the test that made it.
 """
 
 from __future__ import annotations
@@ -31,37 +35,61 @@ class EntryCache:
     """Encoded entries of one list query (one cache per query and machine)."""
 
     def __init__(self, *, verify: bool | None = None) -> None:
-        self._entries: dict[tuple[type, Hashable], PreEncoded] = {}
+        # id(owner) -> (owner, its content key, its entry); the owner is kept so that an id
+        # reused by a later object can never match.
+        self._entries: dict[int, tuple[object, Hashable, PreEncoded]] = {}
+        self._last: tuple[Hashable, list[JSONValue]] | None = None
         self.verify = strict_checking_enabled() if verify is None else verify
 
     def encode_all(
+        self,
+        owners: Callable[[], Iterable[T]],
+        key: Callable[[T], Hashable],
+        build: Callable[[T], JSONObject],
+        *,
+        token: Hashable = None,
+    ) -> list[JSONValue]:
+        """The entries of ``owners()``, in order, each read-only and carrying its text.
+
+        Args:
+            owners: Gives the devices or backends the query lists.
+            key: An owner's content key.
+            build: Builds an owner's entry (members in schema order) on a miss.
+            token: The list token (None: none, visit every object).
+
+        Returns:
+            The reply's list (a new list object).
+        """
+        last = self._last
+        if token is not None and last is not None and last[0] == token:
+            if self.verify:
+                fresh = self._encode(owners(), key, build)
+                if [e.text for e in fresh] != [e.text for e in last[1]]:  # type: ignore[union-attr]
+                    raise StaleEntryError(f"list token {token!r} reused a changed list")
+            return list(last[1])
+        out = self._encode(owners(), key, build)
+        self._last = None if token is None else (token, out)
+        return list(out)
+
+    def _encode(
         self,
         owners: Iterable[T],
         key: Callable[[T], Hashable],
         build: Callable[[T], JSONObject],
     ) -> list[JSONValue]:
-        """The entries of ``owners``, in order, each read-only and carrying its text.
-
-        Args:
-            owners: The devices or backends the query lists.
-            key: An owner's content key.
-            build: Builds an owner's entry (members in schema order) on a miss.
-
-        Returns:
-            The reply's list.
-        """
         previous = self._entries
-        current: dict[tuple[type, Hashable], PreEncoded] = {}
+        current: dict[int, tuple[object, Hashable, PreEncoded]] = {}
         out: list[JSONValue] = []
         for owner in owners:
-            slot = (type(owner), key(owner))
-            entry = previous.get(slot)
-            if entry is None:
-                entry = PreEncoded(build(owner))
+            content = key(owner)
+            ident = id(owner)
+            cached = previous.get(ident)
+            if cached is None or cached[0] is not owner or cached[1] != content:
+                cached = (owner, content, PreEncoded(build(owner)))
             elif self.verify:
-                _check_fresh(entry, PreEncoded(build(owner)), owner, slot[1])
-            current[slot] = entry
-            out.append(entry)
+                _check_fresh(cached[2], PreEncoded(build(owner)), owner, content)
+            current[ident] = cached
+            out.append(cached[2])
         self._entries = current
         return out
 

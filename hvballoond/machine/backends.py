@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol
 
 import structlog
 
@@ -213,10 +213,14 @@ class MemoryBackend(QomObject):
         readonly: the region is read-only (file ``readonly=on`` with ``rom`` on/auto).
     """
 
+    # Property writes to every backend of the process (see Backends.listing_token).
+    writes_everywhere: ClassVar[int] = 0
+
     def __init__(self, kind: BackendKind, obj_id: str, *, defaults: BackendDefaults) -> None:
         super().__init__(kind.value)
         self.kind = kind
         self.id = obj_id
+        self.property_writes = 0  # see memdev_key()
         self.size = 0
         self.merge = defaults.merge
         self.dump = defaults.dump
@@ -479,9 +483,27 @@ class MemoryBackend(QomObject):
         }
 
     def memdev_key(self) -> Hashable:
-        """A value that changes whenever :meth:`memdev_info` would (see ``md_info_key``)."""
-        return (self.id, self.size, self.merge, self.dump, self.prealloc, self.share,
-                self.reserve, frozenset(self.host_nodes) if self.host_nodes else None, self.policy)
+        """A value that changes whenever :meth:`memdev_info` would (see ``md_info_key``).
+
+        Every member query-memdev shows changes only through a property setter, so the
+        count of property writes is such a value; it is much cheaper than a tuple of the
+        members when thousands of backends are listed.
+        """
+        return self.property_writes
+
+    def set_json(self, name: str, value: JSONValue) -> None:
+        """``qom-set`` with a JSON value (counted, see :meth:`memdev_key`)."""
+        self._count_write()
+        super().set_json(name, value)
+
+    def set_text(self, name: str, text: str, style: InputStyle) -> None:
+        """Set a property from an option string (counted, see :meth:`memdev_key`)."""
+        self._count_write()
+        super().set_text(name, text, style)
+
+    def _count_write(self) -> None:
+        self.property_writes += 1
+        MemoryBackend.writes_everywhere += 1
 
     def _host_nodes_json(self) -> JSONValue:
         return [int(n) for n in sorted(self.host_nodes)]
@@ -649,6 +671,11 @@ class Backends:
         """The backend with id ``obj_id``."""
         found = self.objects.child(obj_id)
         return found if isinstance(found, MemoryBackend) else None
+
+    def listing_token(self) -> Hashable:
+        """A value that changes whenever :meth:`all` or an entry of ``query-memdev`` may
+        have: the ``/objects`` listing's version and the count of backend property writes."""
+        return (self.objects.order.version, MemoryBackend.writes_everywhere)
 
     def all(self) -> list[MemoryBackend]:
         """Every backend, in ``query-memdev`` order."""

@@ -53,6 +53,8 @@ class ChildOrder:
         self._keys: list[str | None] = [None] * self._size
         self._nnodes = 0
         self._noccupied = 0
+        # Bumped by every insertion and removal: the order may differ after either.
+        self.version = 0
 
     def _set_shift(self, shift: int) -> None:
         self._shift = shift
@@ -84,6 +86,7 @@ class ChildOrder:
         if found:
             return
         was_unused = self._hashes[slot] == _UNUSED
+        self.version += 1
         self._hashes[slot] = _stored_hash(key)
         self._keys[slot] = key
         self._nnodes += 1
@@ -96,6 +99,7 @@ class ChildOrder:
         slot, found = self._lookup(key)
         if not found:
             return
+        self.version += 1
         self._hashes[slot] = _TOMBSTONE
         self._keys[slot] = None
         self._nnodes -= 1

@@ -674,15 +674,20 @@ class HashOrderedContainer(HashOrderedObject):
 
     def __init__(self) -> None:
         super().__init__("container")
+        # (order version, children): query-memdev lists thousands of backends per call.
+        self._listing: tuple[int, list[QomObject]] | None = None
 
     def children_in_query_order(self) -> list[QomObject]:
         """Children as ``qom-list`` (and ``query-memdev`` for ``/objects``) list them."""
-        out: list[QomObject] = []
-        for name in reversed(self.order.order()):
-            kid = self.child(name)
-            if kid is not None:
-                out.append(kid)
-        return out
+        version = self.order.version
+        if self._listing is None or self._listing[0] != version:
+            out: list[QomObject] = []
+            for name in reversed(self.order.order()):
+                kid = self.child(name)
+                if kid is not None:
+                    out.append(kid)
+            self._listing = (version, out)
+        return list(self._listing[1])
 
 
 # --------------------------------------------------------------------------------------------

@@ -703,10 +703,14 @@ def check_value(
     what: str,
     check_order: bool = True,
     tables: Tables | None = None,
+    max_items: int | None = None,
 ) -> None:
     """Check what pydantic does not: no member is ``null`` unless its type takes
     ``null``, and (``check_order``) object members are inserted in schema order (the
     wire encoder derives QEMU's printed order from it).
+
+    ``max_items`` bounds how many elements of each array are checked (None: all), so that
+    a sampling check of a reply listing thousands of entries stays cheap.
 
     Raises:
         SchemaViolation: with the path of the first problem.
@@ -716,18 +720,22 @@ def check_value(
         if value != {}:
             raise SchemaViolation(f"{what}: expected {{}}, got {value!r}")
         return
-    _check(t, type_name, value, what, check_order=check_order)
+    _check(t, type_name, value, what, check_order=check_order, max_items=max_items)
 
 
-def _check(t: Tables, type_name: str, value: JSONValue, path: str, *, check_order: bool) -> None:
+def _check(
+    t: Tables, type_name: str, value: JSONValue, path: str, *, check_order: bool,
+    max_items: int | None = None,
+) -> None:
     if type_name in t.arrays and isinstance(value, list):
-        for i, item in enumerate(value):
-            _check(t, t.arrays[type_name], item, f"{path}[{i}]", check_order=check_order)
+        for i, item in enumerate(value[:max_items]):
+            _check(t, t.arrays[type_name], item, f"{path}[{i}]", check_order=check_order,
+                   max_items=max_items)
     elif type_name in t.alternates:
         kind = _kind_of(value)
         for _, branch in t.alternates[type_name]:
             if _json_kind(t, branch) == kind:
-                _check(t, branch, value, path, check_order=check_order)
+                _check(t, branch, value, path, check_order=check_order, max_items=max_items)
     elif type_name in t.objects and isinstance(value, dict):
         members = list(t.objects[type_name][0])
         tag = t.objects[type_name][1]
@@ -753,7 +761,8 @@ def _check(t: Tables, type_name: str, value: JSONValue, path: str, *, check_orde
                 )
             ):
                 raise SchemaViolation(f"{path}.{name}: null for a member of type {member_type}")
-            _check(t, member_type, member_value, f"{path}.{name}", check_order=check_order)
+            _check(t, member_type, member_value, f"{path}.{name}", check_order=check_order,
+                   max_items=max_items)
 
 
 # -- the schema's own validator --------------------------------------------------------

@@ -273,7 +273,10 @@ def _write(value: JSONValue, out: list[str], depth: int) -> None:
         separator = "["
         for element in value:
             out.append(separator)
-            _write(element, out, depth + 1)
+            if type(element) is PreEncoded:
+                out.append(element.text)
+            else:
+                _write(element, out, depth + 1)
             separator = ", "
         out.append("]")
     else:

@@ -27,8 +27,10 @@ class Thing:
         return {"name": self.name, "size": self.size}
 
 
-def encode_all(cache: EntryCache, things: list[Thing]) -> list[JSONValue]:
-    return cache.encode_all(things, Thing.key, Thing.info)
+def encode_all(
+    cache: EntryCache, things: list[Thing], token: Hashable = None
+) -> list[JSONValue]:
+    return cache.encode_all(lambda: things, Thing.key, Thing.info, token=token)
 
 
 def test_unchanged_entries_are_reused_and_changed_ones_rebuilt() -> None:
@@ -69,6 +71,32 @@ def test_verification_catches_a_key_that_misses_a_member() -> None:
     encode_all(quiet, [thing])
     thing.name = "renamed"
     assert encode_all(quiet, [thing]) == [{"name": "a", "size": 1}]
+
+
+def test_an_unchanged_list_token_reuses_the_whole_list_without_visiting_objects() -> None:
+    cache = EntryCache(verify=False)
+    a, b = Thing("a", 1), Thing("b", 2)
+    first = encode_all(cache, [a, b], token=1)
+    visits: list[int] = []
+
+    def owners() -> list[Thing]:
+        visits.append(1)
+        return [a, b]
+
+    again = cache.encode_all(owners, Thing.key, Thing.info, token=1)
+    assert again == first and again is not first and visits == []
+    b.size = 5
+    changed = encode_all(cache, [a, b], token=2)
+    assert changed[1] == {"name": "b", "size": 5} and changed[0] is first[0]
+
+
+def test_verification_catches_a_token_that_misses_a_change() -> None:
+    cache = EntryCache(verify=True)
+    a = Thing("a", 1)
+    encode_all(cache, [a], token="same")
+    a.size = 2
+    with pytest.raises(StaleEntryError, match="list token"):
+        encode_all(cache, [a], token="same")
 
 
 def test_verification_is_on_under_test() -> None:

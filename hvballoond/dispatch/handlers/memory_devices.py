@@ -35,7 +35,7 @@ class MemoryDeviceEntries(EntryCache):
 @command("query-memory-devices")
 def query_memory_devices(ctx: CommandContext, args: JSONObject) -> JSONValue:
     return ctx.machine.component(MemoryDeviceEntries).encode_all(
-        memory_devices(ctx.machine).devices(), _MD_INFO_KEY, _MD_INFO
+        memory_devices(ctx.machine).devices, _MD_INFO_KEY, _MD_INFO
     )
 
 

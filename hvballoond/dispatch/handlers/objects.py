@@ -48,8 +48,9 @@ class MemdevEntries(EntryCache):
 
 @command("query-memdev")
 def query_memdev(ctx: CommandContext, args: JSONObject) -> JSONValue:
+    backends = ctx.machine.backends
     return ctx.machine.component(MemdevEntries).encode_all(
-        ctx.machine.backends.all(), _MEMDEV_KEY, _MEMDEV_INFO
+        backends.all, _MEMDEV_KEY, _MEMDEV_INFO, token=backends.listing_token()
     )
 
 
