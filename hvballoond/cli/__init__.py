@@ -60,4 +60,6 @@ def _serve(args: list[str]) -> int:
     except OptionError as err:
         for text in str(err).splitlines():
             print(f"hvballoond: {text}", file=sys.stderr)
+        if err.hint:
+            print(err.hint, file=sys.stderr)
         return 1

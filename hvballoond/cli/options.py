@@ -22,7 +22,15 @@ __all__ = [
 
 
 class OptionError(Exception):
-    """A refused command line; the text is printed after the program name, exit 1."""
+    """A refused command line; the text is printed after the program name, exit 1.
+
+    Attributes:
+        hint: lines QEMU prints after the message without the program name, or None.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class Kind(Enum):

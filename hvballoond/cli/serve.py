@@ -14,9 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from hvballoond import __version__
 from hvballoond.cli.defaults import DEFAULT_ARGS, default_run_dir
-from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint, parse_monitors
+from hvballoond.cli.monitors import (
+    ChardevSpec,
+    EndpointKind,
+    MonitorEndpoint,
+    MonitorMode,
+    parse_chardevs,
+)
 from hvballoond.cli.options import CommandLine, OptionError, parse_command_line
 from hvballoond.dispatch.context import VmIdentity
+from hvballoond.machine.chardev import ChardevBackend
 
 if TYPE_CHECKING:
     from hvballoond.runtime.daemon import DaemonSettings
@@ -101,6 +108,12 @@ def _own_int(own: dict[str, str | None], name: str, *, base: int = 10) -> int | 
         raise OptionError(f"--{name} {text}: not a number") from None
 
 
+def _monitor(endpoint: MonitorEndpoint) -> ChardevSpec:
+    """The chardev of a QMP monitor hvballoond adds (socket activation, the default one)."""
+    return ChardevSpec(endpoint.chardev_id, ChardevBackend.SOCKET, endpoint.option,
+                       endpoint=endpoint, monitor=MonitorMode.QMP)
+
+
 def build_settings(line: CommandLine) -> DaemonSettings:
     """Turn a parsed command line into the daemon's settings.
 
@@ -117,24 +130,25 @@ def build_settings(line: CommandLine) -> DaemonSettings:
     own = line.own
     package = own.get("package") or f"hvballoond {__version__}"
     identity = _identity(line, package)
-    endpoints = parse_monitors(line.monitors)
-    activated = not endpoints and systemd.listen_fds(unset_environment=False)
+    chardevs = parse_chardevs(line.monitors)
+    served = any(spec.qmp for spec in chardevs)
+    activated = not served and systemd.listen_fds(unset_environment=False)
     if "socket-activation" in own or activated:
         for index, fd in enumerate(systemd.listen_fds()):
-            endpoints.append(MonitorEndpoint(f"compat_monitor{index}", EndpointKind.FD,
-                                             server=True, pretty=False,
-                                             option=f"LISTEN_FDS fd {fd}", fd=fd))
-    if not endpoints:
+            chardevs.append(_monitor(MonitorEndpoint(
+                f"compat_monitor{index}", EndpointKind.FD, server=True, pretty=False,
+                option=f"LISTEN_FDS fd {fd}", fd=fd)))
+    if not any(spec.qmp for spec in chardevs):
         run_dir = own.get("run-dir") or default_run_dir()
         os.makedirs(run_dir, mode=0o700, exist_ok=True)
-        endpoints.append(daemon.default_endpoint(run_dir))
+        chardevs.append(_monitor(daemon.default_endpoint(run_dir)))
     options = [StartupOption(flag=f"-{o.name}", text=o.value or "") for o in line.machine]
     for flag in ("S", "no-shutdown"):
         if flag in line.process:
             options.append(StartupOption(flag=f"-{flag}", text=""))
     return daemon.DaemonSettings(
         startup_options=options,
-        endpoints=endpoints,
+        chardevs=chardevs,
         identity=identity,
         pidfile=line.process.get("pidfile"),
         virtual_clock="virtual-clock" in own,

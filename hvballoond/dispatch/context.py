@@ -31,7 +31,8 @@ class MonitorControl(Protocol):
         ...
 
     def monitor_chardevs(self) -> list[str]:
-        """Chardev ids of the VM's QMP monitors, in creation order (query-yank)."""
+        """Ids of the VM's socket chardevs (monitors' and devices'), in creation order: the
+        chardev yank instances (query-yank, yank)."""
         ...
 
     def yank_chardev(self, chardev_id: str) -> None:

@@ -8,9 +8,10 @@ and type, in QEMU's listing order, with QEMU's default values; the containers
 bridge (``q35`` / ``i440fx``) and its root bus (``pcie.0`` / ``pci.0``);
 ``device-memory[0]`` when device memory exists.
 
-What is omitted: the on-board devices under ``/machine/unattached`` (CPU, LPC/PIIX, timers,
-IRQ objects, memory regions), the host bridge's many properties and memory-region children,
-and the chipset devices on the root bus (their ``child[N]`` links).
+What is omitted: the on-board devices under ``/machine/unattached`` (CPU, timers, IRQ objects,
+memory regions; of the LPC/PIIX3 bridge only its ``isa.0`` bus exists), the host bridge's many
+properties and memory-region children, and the chipset devices on the root bus (their
+``child[N]`` links).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hvballoond.machine.qdev import Bus, Device
 from hvballoond.machine.qom import (
     ON_OFF_AUTO,
     BoolCodec,
+    HashOrderedContainer,
     Property,
     QomObject,
     container,
@@ -226,7 +228,7 @@ def build_machine_tree(machine: Machine) -> MachineObject:
     mobj = MachineObject(machine)
     root.add_child("machine", mobj)
     root.add_child("objects", machine.backends.objects)
-    root.add_child("chardevs", container())
+    root.add_child("chardevs", HashOrderedContainer())  # filled by chardev.Chardevs
     kind = machine.config.kind
     if kind is MachineKind.Q35:
         props = (*_COMMON_PROPS, *_PC_PROPS, *_Q35_TAIL)
@@ -266,6 +268,21 @@ def build_machine_tree(machine: Machine) -> MachineObject:
     return mobj
 
 
+def _add_isa_bridge(machine: Machine) -> None:
+    """The chipset's PCI-ISA bridge as far as ISA devices need it: its ``isa.0`` bus.
+
+    The bridge (q35 ``ICH9-LPC``, pc ``PIIX3``) is otherwise not modelled; it sits at the
+    place QEMU creates it, after the CPUs (``/machine/unattached/device[N]``).
+    """
+    cpus = machine.config.cpus
+    if machine.config.kind is MachineKind.Q35:
+        bridge, index = QomObject("ICH9-LPC"), cpus + 1
+    else:
+        bridge, index = QomObject("PIIX3"), cpus + 2
+    machine.qdev.unattached.add_child(f"device[{index}]", bridge)
+    machine.qdev.add_bus(Bus("isa.0", "ISA", hotpluggable=False), parent=bridge)
+
+
 def _add_machine_child(machine: Machine, mobj: MachineObject, name: str) -> None:
     qdev = machine.qdev
     if name == "unattached":
@@ -274,6 +291,7 @@ def _add_machine_child(machine: Machine, mobj: MachineObject, name: str) -> None
             sysbus = Bus("main-system-bus", "System", hotpluggable=False)
             qdev.unattached.add_child("sysbus", sysbus)
             qdev.buses.append(sysbus)
+            _add_isa_bridge(machine)
     elif name == "peripheral":
         mobj.add_child(name, qdev.peripheral)
     elif name == "peripheral-anon":

@@ -100,6 +100,9 @@ BUS_TYPES: tuple[QomType, ...] = (
     QomType("virtio-bus", "bus", abstract=True),
     QomType("virtio-pci-bus", "virtio-bus"),
     QomType("vmbus", "bus"),
+    QomType("ISA", "bus"),
+    QomType("usb-bus", "bus"),
+    QomType("virtio-serial-bus", "bus"),
 )
 
 
@@ -142,6 +145,7 @@ class Bus(HashOrderedObject):
         owner: the device that provides the bus (None for the main system bus).
         max_devices: capacity (None: unlimited); a full bus is skipped by type lookup.
         has_hotplug_handler: list the ``hotplug-handler`` link (QEMU has it on every bus).
+        hotplug_handler: what that link points to (default: nothing).
         devices: the devices plugged into this bus, in plug order.
     """
 
@@ -154,6 +158,7 @@ class Bus(HashOrderedObject):
         owner: Device | None = None,
         max_devices: int | None = None,
         has_hotplug_handler: bool = True,
+        hotplug_handler: Callable[[], QomObject | None] | None = None,
     ) -> None:
         super().__init__(bus_type)
         self.name = name
@@ -165,7 +170,11 @@ class Bus(HashOrderedObject):
         # hw/core/bus.c bus_initfn adds the link (on every bus) first, then "realized".
         if has_hotplug_handler:
             self.add_property(
-                Property("hotplug-handler", "link<hotplug-handler>", link=lambda: None)
+                Property(
+                    "hotplug-handler",
+                    "link<hotplug-handler>",
+                    link=hotplug_handler or (lambda: None),
+                )
             )
         self.add_property(Property.read_only("realized", "bool", lambda: True))
 

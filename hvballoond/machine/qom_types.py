@@ -1,7 +1,7 @@
 """The QOM types every machine registers before its device packages add theirs.
 
 Only types a memory control-plane client can meet are listed: the object/device roots, the
-machine types, buses, host bridges, containers, interfaces used by ``qom-list-types
+machine types, buses, host bridges, containers, chardevs, interfaces used by ``qom-list-types
 implements=...`` and the abstract parents the device packages share. Device packages add
 their own types (and any further abstract parents) through ``Device.EXTRA_TYPES``.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from hvballoond.machine.chardev import CHARDEV_TYPES
 from hvballoond.machine.config import MachineConfig, MachineKind
 from hvballoond.machine.qdev import BUS_TYPES
 from hvballoond.machine.qom import QomType, TypeRegistry
@@ -63,7 +64,7 @@ def machine_type_name(kind: MachineKind, version: str = "10.0") -> str:
 
 def register_core_types(types: TypeRegistry, config: MachineConfig) -> None:
     """Register the core types, the bus types and every pc/q35 machine type."""
-    for qom_type in (*CORE_TYPES, *RNG_BACKEND_TYPES):
+    for qom_type in (*CORE_TYPES, *RNG_BACKEND_TYPES, *CHARDEV_TYPES):
         types.register(qom_type)
     for bus_type in BUS_TYPES:
         types.register(bus_type)

@@ -9,7 +9,9 @@ command line reports depends on them, so :func:`create_machine` follows the same
    ``-overcommit``, ``-S``, ``-no-shutdown``. Errors carry the ``<flag> <text>: `` prefix.
 2. **Machine**: type selection, ``-m`` (§1.2 #3-#5), machine properties.
 3. **Accelerator**.
-4. **Backends** (``-object``), in command-line order; creation errors have no prefix.
+4. **Backends** (``-object``), in command-line order; creation errors have no prefix. The
+   character devices (``chardevs=``, parsed and checked by the command line) are registered
+   before them, as QEMU creates chardevs before memory backends.
 5. ``-machine memory-backend`` resolution, ``-numa`` nodes.
 6. **Board init**: memory-backend size, the default RAM backend, layout checks, the
    chipset's ``-global`` properties (``PIIX4_PM.memory-hotplug-support`` on pc).
@@ -32,6 +34,7 @@ import structlog
 
 from hvballoond.clock import Instant
 from hvballoond.machine.backends import FileProbe, MemoryBackend, UserObjectType, check_id
+from hvballoond.machine.chardev import ChardevConfig, Chardevs
 from hvballoond.machine.config import Accel, HostFacts, MachineConfig, MachineKind, NumaNode
 from hvballoond.machine.errors import MachineError, StartupError
 from hvballoond.machine.machine import Machine
@@ -458,11 +461,14 @@ def create_machine(
     device_types: Sequence[type[Device]] | None = None,
     object_types: Sequence[UserObjectType] | None = None,
     file_probe: FileProbe | None = None,
+    chardevs: Sequence[ChardevConfig] = (),
 ) -> Machine:
     """Build a ready machine from the command line, or raise :class:`StartupError`.
 
     Args:
         options: the memory-relevant options in command-line order.
+        chardevs: the character devices (``-chardev``, ``-qmp``) in creation order, parsed
+            and checked by the command line (devices' ``chardev=`` name them).
         object_validator: ``-object`` schema validation (the QAPI runtime's).
         host: host facts (read once by the caller).
         now: creation time.
@@ -499,6 +505,10 @@ def create_machine(
         file_probe=file_probe,
         check_layout=False,
     )
+    if chardevs:
+        registry = machine.component(Chardevs)
+        for chardev in chardevs:
+            registry.add(chardev)
     _create_objects(machine, parsed)
     config = _resolve_memdev(machine, config, custom_ram_size=memory_option.size is not None)
     config = _numa(machine, config, parsed)

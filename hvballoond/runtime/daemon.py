@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 import structlog
 
 from hvballoond import __version__, logs
-from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint
+from hvballoond.cli.monitors import ChardevSpec, EndpointKind, MonitorEndpoint
 from hvballoond.clock import Clock, FakeClock, SystemClock
 from hvballoond.dispatch import schema_glue
 from hvballoond.dispatch.catalog import Catalog
 from hvballoond.dispatch.context import VmIdentity
 from hvballoond.dispatch.dispatcher import Dispatcher
+from hvballoond.machine.chardev import Chardevs
 from hvballoond.machine.config import MachineKind
 from hvballoond.machine.cpu import add_boot_cpus
 from hvballoond.machine.errors import MachineError
@@ -27,8 +28,10 @@ from hvballoond.machine.startup import StartupOption, create_machine
 from hvballoond.probe.cpus import cpu_table
 from hvballoond.probe.store import default_store
 from hvballoond.runtime import systemd
+from hvballoond.runtime.chardevs import ChardevOpenError, open_chardev
 from hvballoond.runtime.host import DirectoryFileProbe, probe_host
 from hvballoond.runtime.listeners import EndpointError, Listeners
+from hvballoond.runtime.monitor import Monitor
 from hvballoond.runtime.vm import VmRuntime
 
 __all__ = ["DaemonSettings", "StartupFailure", "serve"]
@@ -57,7 +60,7 @@ class DaemonSettings:
     """Everything :func:`serve` needs, decided from the command line."""
 
     startup_options: list[StartupOption]
-    endpoints: list[MonitorEndpoint]
+    chardevs: list[ChardevSpec]  # QMP monitors and the others, in creation order
     identity: VmIdentity
     pidfile: str | None = None
     virtual_clock: bool = False
@@ -89,6 +92,7 @@ async def serve(
             host=probe_host(commit_limit=settings.host_commit_limit),
             now=clock.now(),
             file_probe=DirectoryFileProbe(settings.file_backend_dir),
+            chardevs=[spec.config() for spec in settings.chardevs],
         )
     except MachineError as err:
         raise StartupFailure(err.message, err.hint) from None
@@ -118,14 +122,24 @@ async def serve(
     listeners = Listeners(
         socket_mode=settings.socket_mode, allow_remote_tcp=settings.allow_remote_tcp
     )
+    registry = machine.component(Chardevs)
     try:
-        for endpoint in settings.endpoints:
-            monitor = vm.add_monitor(endpoint.chardev_id, pretty=endpoint.pretty)
-            await listeners.open(endpoint, monitor)
+        for spec in settings.chardevs:
+            if spec.qmp:
+                assert spec.endpoint is not None
+                monitor = vm.add_monitor(spec.label, pretty=spec.endpoint.pretty)
+                await listeners.open(spec.endpoint, monitor)
+                registry.attach_status(spec.label, monitor)
+            else:
+                chardev = await open_chardev(spec, listeners,
+                                             file_dir=settings.file_backend_dir)
+                vm.add_chardev(chardev)
+                registry.attach_status(spec.label, chardev)
         if settings.pidfile:
             _write_pidfile(settings.pidfile)
-    except (EndpointError, StartupFailure) as err:
+    except (EndpointError, ChardevOpenError, StartupFailure) as err:
         listeners.close()
+        _close_chardevs(vm)
         raise StartupFailure(str(err)) from None
 
     logs.release_startup_logs()
@@ -150,6 +164,7 @@ async def serve(
     finally:
         systemd.notify("STOPPING=1")
         listeners.close()
+        _close_chardevs(vm)
         if settings.pidfile:
             _remove_pidfile(settings.pidfile)
         for signum in signals:
@@ -157,6 +172,12 @@ async def serve(
     # Let the transports flush their last bytes (SHUTDOWN event, quit reply).
     await asyncio.sleep(0)
     return code
+
+
+def _close_chardevs(vm: VmRuntime) -> None:
+    for chardev in vm.chardevs:
+        if not isinstance(chardev, Monitor):
+            chardev.close()
 
 
 def _write_pidfile(path: str) -> None:

@@ -1,4 +1,5 @@
-"""Open monitor endpoints: listening UNIX/TCP sockets, inherited fds, outgoing connections."""
+"""Open socket chardevs (QMP monitors and inert ones): listening UNIX/TCP sockets, inherited
+fds, outgoing connections."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import contextlib
 import os
 import socket
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 
 from hvballoond.cli.monitors import EndpointKind, MonitorEndpoint
-from hvballoond.runtime.connection import QmpConnection
-from hvballoond.runtime.monitor import Monitor
+from hvballoond.runtime.chardevs import SocketEnd, socket_address
+from hvballoond.wire.values import JSONObject
 
 __all__ = ["EndpointError", "Listeners"]
 
@@ -35,6 +38,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _bound(server: asyncio.AbstractServer) -> JSONObject | None:
+    """The listening socket's own address (chardev/char-socket.c names a disconnected
+    listening chardev after it; for an inherited fd that is the socket's path)."""
+    sockets = list(getattr(server, "sockets", ()) or ())
+    if not sockets:
+        return None
+    return socket_address(cast(socket.socket, sockets[0]))
+
+
 @dataclass(slots=True)
 class Listeners:
     """Every server and outgoing connection the daemon opened; closes and unlinks them."""
@@ -45,14 +57,16 @@ class Listeners:
     created_paths: list[str] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
 
-    async def open(self, endpoint: MonitorEndpoint, monitor: Monitor) -> None:
+    async def open(self, endpoint: MonitorEndpoint, owner: SocketEnd) -> None:
+        """Listen or connect for ``owner`` (a monitor, or an inert socket chardev).
+
+        Raises:
+            EndpointError: QEMU's message.
+        """
         loop = asyncio.get_running_loop()
-
-        def factory() -> QmpConnection:
-            return QmpConnection(monitor)
-
+        factory = owner.new_connection
         prefix = endpoint.option
-        monitor.endpoint = endpoint  # query-chardev shows its address
+        owner.endpoint = endpoint  # query-chardev shows its address
         if endpoint.kind is EndpointKind.UNIX and not endpoint.server:
             assert endpoint.path is not None
             try:
@@ -65,8 +79,10 @@ class Listeners:
             return
         if endpoint.kind is EndpointKind.UNIX:
             assert endpoint.path is not None
-            self.servers.append(await self._unix_server(factory, endpoint.path, prefix))
+            server = await self._unix_server(factory, endpoint.path, prefix)
+            self.servers.append(server)
             self.addresses.append(f"unix:{endpoint.path}")
+            owner.local_address = _bound(server)
         elif endpoint.kind is EndpointKind.FD:
             assert endpoint.fd is not None
             sock = self._inherited(endpoint.fd, prefix)
@@ -76,6 +92,7 @@ class Listeners:
                 server = await loop.create_server(factory, sock=sock)
             self.servers.append(server)
             self.addresses.append(f"fd:{endpoint.fd} ({sock.getsockname()!r})")
+            owner.local_address = _bound(server)
         else:
             assert endpoint.host is not None and endpoint.port is not None
             if not (self.allow_remote_tcp or _is_loopback(endpoint.host)):
@@ -100,9 +117,10 @@ class Listeners:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 self.addresses.append(f"tcp:{host}:{port}")
+            owner.local_address = _bound(server)
 
     async def _unix_server(
-        self, factory: type[QmpConnection] | object, path: str, prefix: str
+        self, factory: Callable[[], asyncio.Protocol], path: str, prefix: str
     ) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
         # QEMU replaces a stale socket file at the same path.
@@ -113,7 +131,7 @@ class Listeners:
             pass
         old_umask = os.umask(0o777 & ~self.socket_mode)
         try:
-            server = await loop.create_unix_server(factory, path)  # type: ignore[arg-type]
+            server = await loop.create_unix_server(factory, path)
         except OSError as err:
             raise EndpointError(
                 f"{prefix}: Failed to bind socket to {path}: {err.strerror}"

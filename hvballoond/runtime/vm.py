@@ -13,6 +13,7 @@ from hvballoond.dispatch.dispatcher import Dispatcher
 from hvballoond.machine.events import MachineEvent, Shutdown, ShutdownCause
 from hvballoond.qmp.errors import QmpError
 from hvballoond.qmp.session import Request
+from hvballoond.runtime.chardevs import InertChardev
 from hvballoond.runtime.connection import QmpConnection
 from hvballoond.runtime.hub import EventHub
 from hvballoond.runtime.monitor import Monitor
@@ -40,16 +41,14 @@ class _MonitorControl:
         self._vm.advance_virtual_clock(ns)
 
     def monitor_chardevs(self) -> list[str]:
-        return [monitor.name for monitor in self._vm.monitors]
-
-    def chardev_infos(self) -> list[tuple[str, str, bool]]:
-        # The monitor is the chardev's frontend and always has it open.
-        return [(monitor.name, monitor.chardev_filename(), True) for monitor in self._vm.monitors]
+        # query-yank: every socket chardev registers a yank instance (chardev/char-socket.c),
+        # in creation order, whether a monitor or a device uses it.
+        return [chardev.label for chardev in self._vm.chardevs if chardev.yankable]
 
     def yank_chardev(self, chardev_id: str) -> None:
-        for monitor in self._vm.monitors:
-            if monitor.name == chardev_id and monitor.active is not None:
-                monitor.active.yank()
+        for chardev in self._vm.chardevs:
+            if chardev.label == chardev_id and chardev.yankable:
+                chardev.yank()
 
 
 class VmRuntime:
@@ -71,6 +70,8 @@ class VmRuntime:
         self.version = version
         self.hub = EventHub(checker=dispatcher.outgoing)
         self.monitors: list[Monitor] = []
+        # Every chardev the runtime opened (monitors included), in creation order.
+        self.chardevs: list[Monitor | InertChardev] = []
         self._on_exit = on_exit
         self._timer: asyncio.TimerHandle | None = None
         self._exiting = False
@@ -78,7 +79,12 @@ class VmRuntime:
     def add_monitor(self, name: str, *, pretty: bool = False) -> Monitor:
         monitor = Monitor(name, self, pretty=pretty)
         self.monitors.append(monitor)
+        self.chardevs.append(monitor)
         return monitor
+
+    def add_chardev(self, chardev: InertChardev) -> None:
+        """Keep an inert chardev (a device's) for query-yank, yank and exit."""
+        self.chardevs.append(chardev)
 
     def greeting(self) -> JSONObject:
         return {"QMP": {"version": self.version, "capabilities": ["oob"]}}

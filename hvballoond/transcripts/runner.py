@@ -523,7 +523,7 @@ class ServerSession:
                     settings, on_ready=lambda _addresses: self._ready.set(), handle_signals=False
                 )
             except OptionError as err:
-                self._stderr += StartupFailure(str(err)).stderr_text().encode()
+                self._stderr += StartupFailure(str(err), err.hint).stderr_text().encode()
             except StartupFailure as err:
                 self._stderr += err.stderr_text().encode()
             return 1

@@ -16,6 +16,7 @@ from hvballoond.dispatch import schema_glue
 from hvballoond.dispatch.context import VmIdentity
 from hvballoond.dispatch.dispatcher import Dispatcher
 from hvballoond.dispatch.handlers.manager import MIGRATION_CAPABILITIES, MigrationCapabilities
+from hvballoond.machine.chardev import ChardevBackend, ChardevConfig, Chardevs
 from hvballoond.machine.config import HostFacts, MachineConfig
 from hvballoond.machine.machine import Machine
 from hvballoond.machine.units import GiB
@@ -24,25 +25,40 @@ from hvballoond.wire.values import JSONObject, JSONValue
 from tests.fakes import NullMonitor
 
 
-class SocketMonitor(NullMonitor):
-    """A monitor that describes its chardevs, as the runtime's does."""
+class FixedStatus:
+    """A chardev's live side as the runtime would report it, fixed."""
 
-    def __init__(self, infos: list[tuple[str, str, bool]]) -> None:
-        super().__init__([label for label, _, _ in infos])
-        self.infos = infos
+    def __init__(self, filename: str) -> None:
+        self._filename = filename
 
-    def chardev_infos(self) -> list[tuple[str, str, bool]]:
-        return self.infos
+    def filename(self) -> str:
+        return self._filename
+
+    def connected(self) -> bool:
+        return not self._filename.startswith("disconnected:")
+
+    def address(self) -> JSONObject | None:
+        return None
 
 
-def dispatcher() -> Dispatcher:
+def dispatcher(chardevs: list[tuple[ChardevConfig, str | None]] | None = None) -> Dispatcher:
+    """A machine with these chardevs (each with a fixed filename, or none: never opened)."""
     clock = FakeClock()
     config = MachineConfig(ram_size=GiB, maxram_size=16 * GiB, ram_slots=4, start_paused=True)
     machine = Machine(config, host=HostFacts(), now=clock.now(), device_types=())
+    registry = machine.component(Chardevs)
+    for chardev, filename in chardevs or []:
+        registry.add(chardev)
+        if filename is not None:
+            registry.attach_status(chardev.label, FixedStatus(filename))
     machine.create_default_ram()
     machine.mark_ready()
     return Dispatcher(machine=machine, vm=VmIdentity(), handlers=schema_glue.handlers(),
                       validate=schema_glue.validate_arguments)
+
+
+def monitor(label: str) -> ChardevConfig:
+    return ChardevConfig(label, ChardevBackend.SOCKET, monitor=True)
 
 
 def run(d: Dispatcher, command: str, arguments: JSONObject | None = None,
@@ -161,12 +177,12 @@ def test_what_hvballoond_has_none_of(command: str, arguments: JSONObject) -> Non
 
 def test_query_chardev_lists_in_qemus_hash_order() -> None:
     # QEMU 10.0.2 with three -qmp monitors lists compat_monitor1, 2, then 0.
-    monitor = SocketMonitor([
-        ("compat_monitor0", "unix:/tmp/a.sock,server=on", True),
-        ("compat_monitor1", "disconnected:unix:/tmp/b.sock,server=on", True),
-        ("compat_monitor2", "disconnected:tcp:127.0.0.1:4444,server=on", True),
+    d = dispatcher([
+        (monitor("compat_monitor0"), "unix:/tmp/a.sock,server=on"),
+        (monitor("compat_monitor1"), "disconnected:unix:/tmp/b.sock,server=on"),
+        (monitor("compat_monitor2"), "disconnected:tcp:127.0.0.1:4444,server=on"),
     ])
-    assert run(dispatcher(), "query-chardev", monitor=monitor) == [
+    assert run(d, "query-chardev") == [
         {"label": "compat_monitor1", "filename": "disconnected:unix:/tmp/b.sock,server=on",
          "frontend-open": True},
         {"label": "compat_monitor2", "filename": "disconnected:tcp:127.0.0.1:4444,server=on",
@@ -176,6 +192,10 @@ def test_query_chardev_lists_in_qemus_hash_order() -> None:
     ]
 
 
-def test_query_chardev_without_socket_details() -> None:
-    assert run(dispatcher(), "query-chardev", monitor=NullMonitor(["charmonitor"])) == [
+def test_query_chardev_of_chardevs_nobody_opened() -> None:
+    # Without the runtime's live side, what QEMU shows for a backend not opened yet.
+    d = dispatcher([(monitor("charmonitor"), None),
+                    (ChardevConfig("n0", ChardevBackend.NULL), None)])
+    assert run(d, "query-chardev") == [
+        {"label": "n0", "filename": "null", "frontend-open": False},
         {"label": "charmonitor", "filename": "disconnected:socket", "frontend-open": True}]

@@ -61,8 +61,9 @@ _LAZY_PACKAGES = (
     "hvballoond.transcripts",
 )
 # Stdlib modules a plain VM has no use for at start-up: reading the probe data files (gzip,
-# importlib.resources), pathlib (with urllib.parse and ipaddress, ~3 ms), TCP host checks.
-_HEAVY_STDLIB = ("gzip", "importlib.resources", "pathlib", "ipaddress")
+# importlib.resources), pathlib (with urllib.parse and ipaddress, ~3 ms), TCP host checks,
+# pseudo-terminals (tty, termios: only a -chardev pty needs them).
+_HEAVY_STDLIB = ("gzip", "importlib.resources", "pathlib", "ipaddress", "tty", "termios")
 
 
 async def _run(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
@@ -126,3 +127,14 @@ async def test_a_device_on_the_command_line_imports_its_family(tmp_path: Path) -
     loaded = _loaded(records[0]["modules"], _LAZY_PACKAGES)
     assert "hvballoond.machine.balloon.virtio" in loaded
     assert "hvballoond.machine.hv_balloon" not in loaded
+
+
+async def test_a_peripheral_imports_its_family_only(tmp_path: Path) -> None:
+    records = await _run(tmp_path, "-machine", "q35", "-S", "-m", "1G",
+                         "-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0")
+    loaded = _loaded(records[0]["modules"], _LAZY_PACKAGES)
+    assert "hvballoond.machine.devices.peripherals.usb" in loaded
+    assert not [m for m in loaded if m.startswith(("hvballoond.machine.hv_balloon",
+                                                   "hvballoond.machine.balloon",
+                                                   "hvballoond.machine.guest"))]
+    assert _loaded(records[0]["modules"], ("tty", "termios")) == []

@@ -3,24 +3,25 @@
 libvirt sends these at every domain start and reconnect (docs/libvirt.md); an error in any of
 them makes it give up on the domain. hvballoond has no migration, block layer, jobs or I/O
 threads, so apart from the migration capabilities (state kept per machine, checked as
-migration/options.c ``migrate_caps_check`` does) and the monitors' character devices, the
-answers are QEMU's for a machine without any.
+migration/options.c ``migrate_caps_check`` does) and the character devices (the machine's
+``/chardevs``, see :mod:`hvballoond.machine.chardev`), the answers are QEMU's for a machine
+without any.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final
 
 from hvballoond.dispatch.context import CommandContext
 from hvballoond.dispatch.registry import command
-from hvballoond.machine.glib_hash import ChildOrder
+from hvballoond.machine.chardev import Chardevs
 from hvballoond.qmp.errors import QmpError
 from hvballoond.wire.values import JSONObject, JSONValue
 
 if TYPE_CHECKING:
     from hvballoond.machine.machine import Machine
 
-__all__ = ["MIGRATION_CAPABILITIES", "ChardevReporter", "MigrationCapabilities"]
+__all__ = ["MIGRATION_CAPABILITIES", "MigrationCapabilities"]
 
 #: MigrationCapability in schema order (query-migrate-capabilities lists them so).
 MIGRATION_CAPABILITIES: Final = (
@@ -114,38 +115,14 @@ def migrate_set_capabilities(ctx: CommandContext, args: JSONObject) -> JSONValue
     return {}
 
 
-@runtime_checkable
-class ChardevReporter(Protocol):
-    """A monitor that can describe the VM's monitor chardevs (the runtime's can)."""
-
-    def chardev_infos(self) -> list[tuple[str, str, bool]]:
-        """``(label, filename, frontend-open)`` per monitor chardev, in creation order.
-
-        ``filename`` as QEMU's chardev/char-socket.c shows it: ``unix:PATH,server=on``
-        while a client is connected to a listening UNIX socket (PATH being the socket's
-        own address, also for an inherited fd), ``disconnected:`` and the configured
-        address while none is.
-        """
-        ...
-
-
 @command("query-chardev")
 def query_chardev(ctx: CommandContext, args: JSONObject) -> JSONValue:
-    monitor = ctx.monitor
-    if isinstance(monitor, ChardevReporter):
-        infos = monitor.chardev_infos()
-    else:  # a monitor without sockets (tests): QEMU's text for an address-less socket
-        infos = [(name, "disconnected:socket", True) for name in monitor.monitor_chardevs()]
-    # chardev/char.c qmp_query_chardev prepends while walking /chardevs, a GLib hash table.
-    order = ChildOrder()
-    by_label: dict[str, tuple[str, str, bool]] = {}
-    for info in infos:
-        order.insert(info[0])
-        by_label[info[0]] = info
+    # chardev/char.c qmp_query_chardev: every chardev, monitors' included, in /chardevs order;
+    # the filename is its backend's (the runtime's live side), frontend-open its user's.
     out: list[JSONValue] = []
-    for label in reversed(order.order()):
-        _, filename, frontend_open = by_label[label]
-        out.append({"label": label, "filename": filename, "frontend-open": frontend_open})
+    for chardev in ctx.machine.component(Chardevs).in_query_order():
+        out.append({"label": chardev.label, "filename": chardev.status.filename(),
+                    "frontend-open": chardev.frontend_open})
     return out
 
 

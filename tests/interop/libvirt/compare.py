@@ -5,8 +5,9 @@
 
 Ignored: the emulator path and ``<qemu:commandline>`` (they name the emulator), the values of
 process- or guest-specific statistics (rss, last_update and the guest's counters: dommemstat
-is compared by key for those), QMP ids and thread ids in qemu-monitor-command replies, and the
-hv-balloon domain (hvballoond only). Exit status 1 when the runs differ.
+is compared by key for those), QMP ids and thread ids in qemu-monitor-command replies, the
+pseudo-terminal a serial console got (``/dev/pts/N``, in the live XML and in query-chardev),
+and the hv-balloon domain (hvballoond only). Exit status 1 when the runs differ.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ def normalize_xml(text: str) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+PTY = re.compile(r"/dev/pts/\d+")
+
+
 def normalize(command: str, out: str) -> str:
     """One virsh output, made comparable."""
     words = command.split()
+    out = PTY.sub("/dev/pts/N", out)
     if "dumpxml" in words[:2]:
         return normalize_xml(out)
     if "dommemstat" in words[:2]:

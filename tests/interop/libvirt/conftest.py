@@ -87,12 +87,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 
 @pytest.fixture(autouse=True)
 def _note_outcome(request: pytest.FixtureRequest, suite: Suite) -> Iterator[None]:
-    """Remember which steps passed (``test_start`` passes as step ``start``)."""
+    """Remember which steps passed (``test_start`` passes as step ``start``), then note the
+    live XML of the module's domain (``SNAPSHOT_DOMAIN``, default the main one)."""
     yield
     step = request.node.name.removeprefix("test_")
     if request.node.stash.get(_OUTCOME, False):
         suite.passed.add(step)
-    suite.virsh.snapshot(DOMAIN, step)
+    suite.virsh.snapshot(getattr(request.module, "SNAPSHOT_DOMAIN", DOMAIN), step)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,11 @@ USB controller, disk, network, graphics or video (hvballoond serves no such devi
 What differs by emulator lives in ``<qemu:commandline>`` only, so the live XML compares:
 real QEMU gets the tiny real guest (kernel + initrd built by ../shared/tools/real-guest) and a
 serial log; hvballoond gets its simulated guest (``-object hvb-guest``).
+
+The *typical* domain is what virt-install writes for a guest, minus disks and network
+interfaces (out of scope: hvballoond has no block or network layer): a serial console on a
+pseudo-terminal, the guest-agent channel, a USB tablet, virtio video with VNC, a virtio RNG and
+a virtio balloon. hvballoond keeps those devices inert (docs/libvirt.md).
 """
 
 from __future__ import annotations
@@ -19,17 +24,21 @@ from xml.sax.saxutils import escape, quoteattr
 __all__ = [
     "DOMAIN",
     "HV_DOMAIN",
+    "TYPICAL_DOMAIN",
     "DomainSpec",
     "dimm_xml",
     "domain_xml",
+    "typical_domain_xml",
     "virtio_mem_xml",
     "virtio_pmem_xml",
 ]
 
 DOMAIN = "hvb-e2e"
 HV_DOMAIN = "hvb-e2e-hv"
+TYPICAL_DOMAIN = "hvb-e2e-typical"
 UUIDS = {DOMAIN: "6c1b8a3e-1d1f-4e0a-9a57-0c6f3e1b2d41",
-         HV_DOMAIN: "6c1b8a3e-1d1f-4e0a-9a57-0c6f3e1b2d42"}
+         HV_DOMAIN: "6c1b8a3e-1d1f-4e0a-9a57-0c6f3e1b2d42",
+         TYPICAL_DOMAIN: "6c1b8a3e-1d1f-4e0a-9a57-0c6f3e1b2d43"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +124,68 @@ def domain_xml(spec: DomainSpec) -> str:
     <controller type='pci' model='pcie-root-port'/>
     <controller type='pci' model='pcie-root-port'/>
 {balloon}  </devices>
+{_args(extra)}</domain>
+"""
+
+
+def typical_domain_xml(spec: DomainSpec) -> str:
+    """A domain as virt-install writes it (no ``<cpu>``: libvirt checks the guest CPU
+    partially), without disks and network interfaces."""
+    extra = ["-object", "hvb-guest,id=guest0"] if spec.hvballoond and spec.simulated_guest else []
+    return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{spec.name}</name>
+  <uuid>{UUIDS[spec.name]}</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <currentMemory unit='KiB'>1048576</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-q35-10.0'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+  </features>
+  <clock offset='utc'>
+    <timer name='rtc' tickpolicy='catchup'/>
+    <timer name='pit' tickpolicy='delay'/>
+    <timer name='hpet' present='no'/>
+  </clock>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <pm>
+    <suspend-to-mem enabled='no'/>
+    <suspend-to-disk enabled='no'/>
+  </pm>
+  <devices>
+    <emulator>{escape(spec.emulator)}</emulator>
+    <controller type='usb' index='0' model='qemu-xhci' ports='15'/>
+    <controller type='pci' index='0' model='pcie-root'/>
+    <controller type='virtio-serial' index='0'/>
+    <serial type='pty'>
+      <target type='isa-serial' port='0'>
+        <model name='isa-serial'/>
+      </target>
+    </serial>
+    <console type='pty'>
+      <target type='serial' port='0'/>
+    </console>
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+    <input type='tablet' bus='usb'/>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+    <video>
+      <model type='virtio' heads='1' primary='yes'/>
+    </video>
+    <memballoon model='virtio'/>
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+    </rng>
+  </devices>
 {_args(extra)}</domain>
 """
 

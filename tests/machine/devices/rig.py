@@ -9,6 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hvballoond.cli.monitors import parse_chardevs
 from hvballoond.cli.options import parse_command_line
 from hvballoond.clock import NS_PER_MS, FakeClock
 from hvballoond.dispatch import schema_glue
@@ -135,7 +136,8 @@ def vm(
     host: HostFacts | None = None,
 ) -> Vm:
     """Start a machine as ``hvballoond <args> -S`` would (``-S`` unless ``paused=False``);
-    ``files`` are the existing files memory-backend-file may open."""
+    ``files`` are the existing files memory-backend-file may open. Chardevs (``-chardev``)
+    exist in the machine but are not opened: no runtime owns them here."""
     line = parse_command_line(shlex.split(args) + (["-S"] if paused else []))
     options = [StartupOption(flag=f"-{o.name}", text=o.value or "") for o in line.machine]
     for flag in ("S", "no-shutdown"):
@@ -148,6 +150,7 @@ def vm(
         host=host or HostFacts(ram_bytes=64 * GiB),
         now=clock.now(),
         file_probe=_Files(files or {}),
+        chardevs=[spec.config() for spec in parse_chardevs(line.monitors)],
     )
     dispatcher = Dispatcher(
         machine=machine,
