@@ -50,12 +50,14 @@ class QmpConnection(asyncio.Protocol):
         self._write_paused = False
         self._quit_after_flush = False
         self._yanked = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()
         log.info("qmp.connection.opened", conn=self.conn_id, monitor=self.monitor.name,
                  **_peer_info(self.transport))
         self.monitor.attach(self)
@@ -66,7 +68,9 @@ class QmpConnection(asyncio.Protocol):
             return
         log.debug("qmp.wire.in", conn=self.conn_id, data=data[:512])
         self.session.receive_data(data)
-        self._schedule()
+        if not self._scheduled:
+            # Serve now rather than on the next loop turn: one wake-up per request.
+            self._process()
 
     def eof_received(self) -> bool:
         self._flush()  # replies held back by _process still go out, as QEMU's would
@@ -136,7 +140,8 @@ class QmpConnection(asyncio.Protocol):
     def _schedule(self) -> None:
         if not self._scheduled and not self._closed:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._process)
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_soon(self._process)
 
     def _process(self) -> None:
         self._scheduled = False
