@@ -68,9 +68,7 @@ class QmpConnection(asyncio.Protocol):
             return
         log.debug("qmp.wire.in", conn=self.conn_id, data=data[:512])
         self.session.receive_data(data)
-        if not self._scheduled:
-            # Serve now rather than on the next loop turn: one wake-up per request.
-            self._process()
+        self._schedule()
 
     def eof_received(self) -> bool:
         self._flush()  # replies held back by _process still go out, as QEMU's would
