@@ -306,10 +306,10 @@ def readme_summary(
     verdicts: Sequence[Verdict],
 ) -> str:
     """The README's generated part of the performance section: the run and its targets."""
-    qemu = info.qemu or "no QEMU (hvballoond only)"
+    against = "" if info.qemu else "; no QEMU (hvballoond only)"
     return (
         f"Latest {info.mode} run (`{info.command}`, {info.date}, {info.duration_s / 60:.0f} min): "
-        f"{info.machine}; against {qemu}; load average {_load(info.load_start)} at the start. "
+        f"{info.machine}{against}; load average {_load(info.load_start)} at the start. "
         "The rows that carry a target:\n\n"
         + markdown_table(titles, metrics, summaries, verdicts, only_targets=True)
         + "\n"
