@@ -32,9 +32,13 @@ class StaleEntryError(AssertionError):
 
 
 class EntryCache:
-    """Encoded entries of one list query (one cache per query and machine)."""
+    """Encoded entries of one list query (one cache per query and machine).
 
-    def __init__(self, *, verify: bool | None = None) -> None:
+    Subclasses name one query's cache so that ``machine.component(Subclass)`` keeps one per
+    machine (components are built as ``cls(machine)``; the machine itself is not needed).
+    """
+
+    def __init__(self, machine: object = None, *, verify: bool | None = None) -> None:
         # id(owner) -> (owner, its content key, its entry); the owner is kept so that an id
         # reused by a later object can never match.
         self._entries: dict[int, tuple[object, Hashable, PreEncoded]] = {}

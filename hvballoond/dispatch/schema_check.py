@@ -52,10 +52,9 @@ class OutgoingChecker:
         if name in self._done:
             return False
         self._seen[name] += 1
-        if self._seen[name] < PRODUCTION_CHECKS_PER_NAME:
-            return True
-        self._done.add(name)
-        return self._seen[name] == PRODUCTION_CHECKS_PER_NAME
+        if self._seen[name] >= PRODUCTION_CHECKS_PER_NAME:
+            self._done.add(name)
+        return True
 
     def check_return(self, command: str, value: JSONValue) -> str | None:
         """Check a return value; under strict checking, return the problem instead of logging.

@@ -13,7 +13,6 @@ from hvballoond.machine.devices.acpi_memory import AcpiMemoryHotplug
 from hvballoond.machine.devices.common import memory_devices
 from hvballoond.machine.devices.guest import device_guest
 from hvballoond.machine.errors import MachineError
-from hvballoond.machine.machine import Machine
 from hvballoond.machine.memdev.device import MemoryDevice
 from hvballoond.wire.values import JSONObject, JSONValue
 
@@ -27,9 +26,6 @@ _MD_INFO: Callable[[MemoryDevice], JSONObject] = methodcaller("md_info")
 
 class MemoryDeviceEntries(EntryCache):
     """The machine's encoded ``query-memory-devices`` elements."""
-
-    def __init__(self, machine: Machine) -> None:
-        super().__init__()
 
 
 @command("query-memory-devices")

@@ -10,7 +10,6 @@ from hvballoond.dispatch.context import CommandContext
 from hvballoond.dispatch.entry_cache import EntryCache
 from hvballoond.dispatch.registry import command
 from hvballoond.machine.backends import MemoryBackend
-from hvballoond.machine.machine import Machine
 from hvballoond.wire.values import JSONObject, JSONValue
 
 __all__: list[str] = []
@@ -41,9 +40,6 @@ _MEMDEV_INFO: Callable[[MemoryBackend], JSONObject] = methodcaller("memdev_info"
 
 class MemdevEntries(EntryCache):
     """The machine's encoded ``query-memdev`` elements."""
-
-    def __init__(self, machine: Machine) -> None:
-        super().__init__()
 
 
 @command("query-memdev")
